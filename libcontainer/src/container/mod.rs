@@ -1,0 +1,2 @@
+//! Container operations, one file each.
+pub struct Container;

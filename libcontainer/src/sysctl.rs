@@ -1,0 +1,1 @@
+//! linux.sysctl: written under /proc/sys of the container.
