@@ -1,1 +1,341 @@
-//! TODO
+//! Loading and validating a bundle's `config.json`. Every error names the
+//! offending field (as a JSON path), the path on disk, and the errno.
+
+use nix::errno::Errno;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {errno}")]
+    Read { path: PathBuf, errno: Errno },
+    #[error("{path}: invalid JSON at {field}: {why}")]
+    Parse {
+        path: PathBuf,
+        field: String,
+        why: String,
+    },
+    #[error("{field}: {why}")]
+    Invalid { field: String, why: String },
+    #[error("{field}: {why} (rrun does not support it yet; refusing rather than ignoring it)")]
+    Unsupported { field: String, why: String },
+}
+
+fn invalid(field: impl Into<String>, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        why: why.into(),
+    }
+}
+
+/// A validated config with the paths resolved against its bundle.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub spec: Spec,
+    /// Absolute bundle directory.
+    pub bundle: PathBuf,
+    /// Absolute, canonical rootfs directory.
+    pub rootfs: PathBuf,
+}
+
+impl Config {
+    /// Read `<bundle>/config.json` and validate it.
+    pub fn load(bundle: &Path) -> Result<Config, ConfigError> {
+        let bundle = std::path::absolute(bundle).map_err(|e| ConfigError::Read {
+            path: bundle.to_path_buf(),
+            errno: io_errno(&e),
+        })?;
+        let path = bundle.join("config.json");
+        let data = std::fs::read(&path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            errno: io_errno(&e),
+        })?;
+        let spec = parse(&path, &data)?;
+        Self::from_spec(spec, bundle)
+    }
+
+    /// Validate a spec that an embedder built or parsed itself.
+    pub fn from_spec(spec: Spec, bundle: PathBuf) -> Result<Config, ConfigError> {
+        validate(&spec)?;
+        let rootfs = resolve_rootfs(&spec, &bundle)?;
+        Ok(Config {
+            spec,
+            bundle,
+            rootfs,
+        })
+    }
+}
+
+fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Parse with the JSON path of the field that failed in the error.
+pub fn parse(path: &Path, data: &[u8]) -> Result<Spec, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        field: match e.path().to_string() {
+            p if p == "." => "top level".to_string(),
+            p => p,
+        },
+        why: e.inner().to_string(),
+    })
+}
+
+fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "missing"))?;
+    let path = bundle.join(root.path());
+    let canonical = std::fs::canonicalize(&path).map_err(|e| {
+        invalid(
+            "root.path",
+            format!("{}: {}", path.display(), io_errno(&e)),
+        )
+    })?;
+    if !canonical.is_dir() {
+        return Err(invalid(
+            "root.path",
+            format!("{}: {}", path.display(), Errno::ENOTDIR),
+        ));
+    }
+    Ok(canonical)
+}
+
+/// Every check that needs no system call.
+pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
+    validate_version(spec.version())?;
+    validate_process(spec)?;
+    validate_mounts(spec)?;
+    validate_linux(spec)?;
+    Ok(())
+}
+
+fn validate_version(version: &str) -> Result<(), ConfigError> {
+    if !version.starts_with("1.") {
+        return Err(invalid(
+            "ociVersion",
+            format!("{version:?} is not a 1.x version of the runtime spec"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_process(spec: &Spec) -> Result<(), ConfigError> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing: a container needs a process to run"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("process.args", "must name at least the program to run"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(invalid(
+            "process.cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, rlimit) in process.rlimits().iter().flatten().enumerate() {
+        if !seen.insert(format!("{:?}", rlimit.typ())) {
+            return Err(invalid(
+                format!("process.rlimits[{i}].type"),
+                format!("{:?} appears twice", rlimit.typ()),
+            ));
+        }
+        if rlimit.soft() > rlimit.hard() {
+            return Err(invalid(
+                format!("process.rlimits[{i}]"),
+                "soft limit is above the hard limit",
+            ));
+        }
+    }
+    for (field, value) in [
+        ("process.apparmorProfile", process.apparmor_profile()),
+        ("process.selinuxLabel", process.selinux_label()),
+    ] {
+        if value.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Err(ConfigError::Unsupported {
+                field: field.into(),
+                why: "this host has no AppArmor or SELinux".into(),
+            });
+        }
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return unsupported("process.execCPUAffinity");
+    }
+    Ok(())
+}
+
+fn unsupported(field: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::Unsupported {
+        field: field.into(),
+        why: "set".into(),
+    })
+}
+
+fn validate_mounts(spec: &Spec) -> Result<(), ConfigError> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if m.destination().as_os_str().is_empty() {
+            return Err(invalid(format!("mounts[{i}].destination"), "empty"));
+        }
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            return Err(ConfigError::Unsupported {
+                field: format!("mounts[{i}].uidMappings"),
+                why: "id-mapped mounts".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn validate_linux(spec: &Spec) -> Result<(), ConfigError> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let mut seen = HashSet::new();
+    for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(invalid(
+                format!("linux.namespaces[{i}].type"),
+                format!("namespace type {:?} appears twice", ns.typ()),
+            ));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err(invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{} is not an absolute path", path.display()),
+                ));
+            }
+        }
+    }
+    let has_ns = |t| seen.contains(&t);
+    let new_userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    let uid_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    let gid_maps = linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if (uid_maps || gid_maps) && !has_ns(LinuxNamespaceType::User) {
+        return Err(invalid(
+            if uid_maps { "linux.uidMappings" } else { "linux.gidMappings" },
+            "id mappings need a user namespace in linux.namespaces",
+        ));
+    }
+    if new_userns && !(uid_maps && gid_maps) {
+        return Err(invalid(
+            "linux.uidMappings",
+            "a new user namespace needs both uidMappings and gidMappings",
+        ));
+    }
+    if linux.time_offsets().is_some() && !has_ns(LinuxNamespaceType::Time) {
+        return Err(invalid(
+            "linux.timeOffsets",
+            "time offsets need a time namespace in linux.namespaces",
+        ));
+    }
+    for key in linux.time_offsets().iter().flat_map(|m| m.keys()) {
+        if key != "monotonic" && key != "boottime" {
+            return Err(invalid(
+                format!("linux.timeOffsets.{key}"),
+                "only monotonic and boottime clocks have offsets",
+            ));
+        }
+    }
+    if let Some(p) = linux.rootfs_propagation() {
+        if !matches!(
+            p.as_str(),
+            "" | "shared" | "slave" | "private" | "unbindable" | "rshared" | "rslave"
+                | "rprivate" | "runbindable"
+        ) {
+            return Err(invalid(
+                "linux.rootfsPropagation",
+                format!("unknown propagation {p:?}"),
+            ));
+        }
+    }
+    if linux.seccomp().is_some() {
+        return Err(ConfigError::Unsupported {
+            field: "linux.seccomp".into(),
+            why: "seccomp filtering".into(),
+        });
+    }
+    for (field, set) in [
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.netDevices", linux.net_devices().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        (
+            "linux.mountLabel",
+            linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()),
+        ),
+    ] {
+        if set {
+            return unsupported(field);
+        }
+    }
+    crate::sysctl::validate(spec).map_err(|e| invalid("linux.sysctl", e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_json(linux: &str) -> String {
+        format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},
+            "process":{{"user":{{"uid":0,"gid":0}},"args":["sh"],"cwd":"/"}},
+            "linux":{linux}}}"#
+        )
+    }
+
+    fn check(linux: &str) -> Result<(), ConfigError> {
+        let spec = parse(Path::new("config.json"), spec_json(linux).as_bytes())?;
+        validate(&spec)
+    }
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let err = check(r#"{"namespaces":[{"type":"pid"},{"type":"bogus"}]}"#).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("linux.namespaces[1].type"), "{msg}");
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_namespace_is_refused() {
+        let err = check(r#"{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn mappings_need_a_user_namespace() {
+        let err = check(
+            r#"{"namespaces":[{"type":"pid"}],"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("linux.uidMappings"), "{err}");
+    }
+
+    #[test]
+    fn seccomp_is_refused_not_ignored() {
+        let err = check(r#"{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}"#).unwrap_err();
+        assert!(err.to_string().contains("linux.seccomp"), "{err}");
+    }
+
+    #[test]
+    fn other_1x_versions_are_accepted() {
+        assert!(check(r#"{}"#).is_ok());
+        let spec = parse(
+            Path::new("c"),
+            spec_json("{}").replace("1.0.2", "2.0.0").as_bytes(),
+        )
+        .unwrap();
+        assert!(validate(&spec).unwrap_err().to_string().contains("ociVersion"));
+    }
+}

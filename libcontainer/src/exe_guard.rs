@@ -1,1 +1,186 @@
-//! TODO
+//! The image of our own binary that enters containers (runc's
+//! CVE-2019-5736).
+//!
+//! A process running inside the container's namespaces can open
+//! /proc/<pid>/exe of any process there that runs our binary, keep that
+//! handle, and write the host binary through it once it stops running.
+//! So the image we execute for the bootstrap and init is never the host file
+//! itself but:
+//! 1. the same file seen through a detached, read-only bind mount
+//!    (`open_tree(OPEN_TREE_CLONE)` + `mount_setattr(MOUNT_ATTR_RDONLY)`):
+//!    /proc/<pid>/exe then resolves to that mount and any open for writing
+//!    fails with EROFS. It is never attached anywhere, so no mount event
+//!    reaches the host, and it costs three syscalls, not a copy; or
+//! 2. when the kernel or our privileges do not allow that, a sealed memfd
+//!    copy (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_SEAL).
+//!
+//! Only `create` (and later `exec`) pays for this; no other command does.
+
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExeGuardError {
+    #[error("guarding /proc/self/exe: {op}: {errno}")]
+    Sys { op: &'static str, errno: Errno },
+}
+
+/// How the image was guarded, for tests and debug logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardKind {
+    ReadOnlyMount,
+    SealedMemfd,
+}
+
+/// An fd of the guarded image; execute it through `/proc/self/fd/N`.
+pub struct GuardedExe {
+    pub fd: OwnedFd,
+    pub kind: GuardKind,
+}
+
+impl GuardedExe {
+    pub fn new() -> Result<GuardedExe, ExeGuardError> {
+        match read_only_mount() {
+            Ok(fd) => Ok(GuardedExe {
+                fd,
+                kind: GuardKind::ReadOnlyMount,
+            }),
+            Err(e) => {
+                tracing::debug!("read-only mount of our binary failed ({e}); using a sealed memfd");
+                Ok(GuardedExe {
+                    fd: sealed_memfd()?,
+                    kind: GuardKind::SealedMemfd,
+                })
+            }
+        }
+    }
+
+    /// The path to hand to execve(2).
+    pub fn exec_path(&self) -> String {
+        format!("/proc/self/fd/{}", self.fd.as_raw_fd())
+    }
+}
+
+fn sys(op: &'static str) -> impl Fn(Errno) -> ExeGuardError {
+    move |errno| ExeGuardError::Sys { op, errno }
+}
+
+fn check(ret: libc::c_long, op: &'static str) -> Result<libc::c_long, ExeGuardError> {
+    if ret < 0 {
+        return Err(sys(op)(Errno::last()));
+    }
+    Ok(ret)
+}
+
+fn read_only_mount() -> Result<OwnedFd, ExeGuardError> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    // SAFETY: a NUL-terminated path and flags; returns a new fd or -1.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    let fd = check(ret, "open_tree")?;
+    // SAFETY: open_tree just returned this fd to us.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr
+    // of the size we pass.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret, "mount_setattr")?;
+    Ok(fd)
+}
+
+fn sealed_memfd() -> Result<OwnedFd, ExeGuardError> {
+    let exe = std::fs::File::open("/proc/self/exe")
+        .map_err(|e| sys("open /proc/self/exe")(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    // SAFETY: a NUL-terminated name and flags; returns a new fd or -1.
+    let ret = unsafe {
+        libc::memfd_create(
+            c"rrun".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    let fd = check(ret as libc::c_long, "memfd_create")?;
+    // SAFETY: memfd_create just returned this fd to us.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    loop {
+        // SAFETY: two valid fds; the kernel copies between them.
+        let n = unsafe {
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 30,
+            )
+        };
+        match n {
+            0 => break,
+            n if n > 0 => continue,
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return Err(sys("sendfile")(Errno::last())),
+        }
+    }
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on our own fd with an integer argument.
+    let ret = unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    check(ret as libc::c_long, "F_ADD_SEALS")?;
+    Ok(memfd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_not_writable(fd: &OwnedFd) {
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let res = std::fs::OpenOptions::new().write(true).open(&path);
+        match res {
+            Err(e) => assert!(
+                matches!(e.raw_os_error(), Some(libc::EROFS) | Some(libc::EPERM)),
+                "{e}"
+            ),
+            Ok(mut f) => {
+                use std::io::Write;
+                assert!(f.write_all(b"x").is_err(), "guarded image was writable");
+            }
+        }
+    }
+
+    #[test]
+    fn read_only_mount_refuses_writes() {
+        let fd = read_only_mount().expect("open_tree needs root");
+        assert_not_writable(&fd);
+    }
+
+    #[test]
+    fn sealed_memfd_refuses_writes() {
+        let fd = sealed_memfd().unwrap();
+        assert_not_writable(&fd);
+    }
+}

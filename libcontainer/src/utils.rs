@@ -1,1 +1,258 @@
-//! TODO
+//! Thin wrappers over the Linux syscalls that nix 0.29 does not wrap
+//! (pidfds, clone3, close_range, the new mount API), and small helpers.
+
+use nix::errno::Errno;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `pidfd_open(2)`: a pidfd for `pid`, close-on-exec.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Block until the process behind `pidfd` has exited (it is then a zombie
+/// or already reaped). Event-driven: poll(2) on the pidfd, no sleeping.
+pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout_ms: i32) -> Result<bool, Errno> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd on our stack.
+        let ret = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        match ret {
+            -1 if Errno::last() == Errno::EINTR => continue,
+            -1 => return Err(Errno::last()),
+            0 => return Ok(false),
+            _ => return Ok(true),
+        }
+    }
+}
+
+/// The exit code a shell would report for a `waitid` result: the exit
+/// status, or 128 + the signal number.
+pub fn wait_pidfd_exit_code(pidfd: &OwnedFd) -> Result<i32, Errno> {
+    loop {
+        // SAFETY: siginfo_t is plain data; zeroed is a valid value.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: P_PIDFD with a valid pidfd and a valid siginfo pointer.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        if ret == -1 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(Errno::last());
+        }
+        // SAFETY: waitid filled `info` for a child that changed state.
+        let status = unsafe { info.si_status() };
+        return Ok(match info.si_code {
+            libc::CLD_EXITED => status,
+            _ => 128 + status,
+        });
+    }
+}
+
+/// Arguments of `clone3(2)`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// The result of [`clone3_fork`] in the calling process.
+pub enum Forked {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+/// fork-like clone3: the child runs on a copy of our stack. `flags` may
+/// hold namespace flags and CLONE_PARENT; CLONE_PIDFD is always added.
+///
+/// # Safety
+/// The calling process must be single-threaded (the child gets a copy of
+/// this thread only), as the bootstrap process is.
+pub unsafe fn clone3_fork(flags: u64) -> Result<Forked, Errno> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        // With CLONE_PARENT the kernel uses our own exit signal instead;
+        // clone3 insists on 0 then.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size we pass; without a
+    // stack the child continues on a copy-on-write copy of ours (fork
+    // semantics), which the caller guarantees is sound (single thread).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: CLONE_PIDFD stored a fresh fd owned by us in `pidfd`.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: every fd from `first` up
+/// becomes close-on-exec.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: close_range only changes flags of our own fds.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+pub fn cstring(s: &str) -> Result<CString, Errno> {
+    CString::new(s).map_err(|_| Errno::EINVAL)
+}
+
+pub fn path_cstring(p: &Path) -> Result<CString, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+/// Start time of a process (field 22 of /proc/<pid>/stat, in clock ticks
+/// since boot) and whether it is a zombie. `None` when there is no such
+/// process.
+pub fn process_start_time(pid: i32) -> Option<(u64, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    // `rest` starts at field 3 (state); start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state == "Z" || state == "X"))
+}
+
+/// RFC 3339 with nanoseconds in UTC, as Go's time.RFC3339Nano prints it
+/// (trailing zeros of the fraction trimmed), like runc's `created`.
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut s = rfc3339_secs(d.as_secs());
+    s.pop(); // 'Z'
+    let nanos = d.subsec_nanos();
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+/// RFC 3339 in UTC with whole seconds.
+pub fn rfc3339_secs(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z.rem_euclid(146097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Write `data` to `path` atomically: a temporary file in the same
+/// directory, then rename over the target.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_like_go() {
+        assert_eq!(rfc3339_secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_secs(951782400), "2000-02-29T00:00:00Z");
+        let t = UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 120_000_000);
+        assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.12Z");
+    }
+
+    #[test]
+    fn start_time_of_self_is_alive() {
+        let (start, zombie) = process_start_time(std::process::id() as i32).unwrap();
+        assert!(start > 0);
+        assert!(!zombie);
+        assert!(process_start_time(i32::MAX).is_none());
+    }
+}

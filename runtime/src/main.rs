@@ -1,1 +1,238 @@
-fn main() {}
+//! `rrun`: a runc-compatible command line over libcontainer.
+
+mod logging;
+mod run;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use libcontainer::container::{self, CreateOptions};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "rrun", about = "rrun: an OCI container runtime", disable_version_flag = true)]
+struct Cli {
+    /// Directory for container state.
+    #[arg(long, global = true, default_value = "/run/rrun")]
+    root: PathBuf,
+    /// Log file (default: stderr).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: logging::Format,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use systemd cgroups (accepted; honoured with the cgroups work).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args)]
+struct CreateArgs {
+    /// Path to the bundle directory.
+    #[arg(short = 'b', long, default_value = ".")]
+    bundle: PathBuf,
+    /// File to write the init's pid to.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for runc compatibility: rrun creates no session keyring.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass this many fds beyond stdio (3, 4, ...) to the container.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    id: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(CreateArgs),
+    /// Start a created container.
+    Start { id: String },
+    /// Create and start a container, and wait for it unless --detach.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        #[arg(short = 'd', long)]
+        detach: bool,
+    },
+    /// Send a signal to the container's init (or every process with --all).
+    Kill {
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container.
+    Delete {
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// List containers.
+    List {
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+}
+
+fn main() {
+    libcontainer::init::entry::run_if_requested();
+    let cli = Cli::parse();
+    if cli.version {
+        print_version();
+        return;
+    }
+    logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    let Some(command) = cli.command else {
+        eprintln!("rrun: no command given; see rrun --help");
+        std::process::exit(1);
+    };
+    let is_create = matches!(command, Command::Create(_) | Command::Run { .. });
+    match dispatch(&cli.root, command) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // runc's wording for create/run failures, which engines show.
+            let msg = if is_create {
+                format!("rrun create failed: {e:#}")
+            } else {
+                format!("{e:#}")
+            };
+            logging::error(&msg);
+            std::process::exit(1)
+        }
+    }
+}
+
+fn print_version() {
+    println!("rrun version {}", env!("CARGO_PKG_VERSION"));
+    println!("commit: {}", env!("RRUN_COMMIT"));
+    println!("spec: 1.2.0");
+}
+
+fn create_options(root: &std::path::Path, args: CreateArgs) -> CreateOptions {
+    CreateOptions {
+        root: root.to_path_buf(),
+        id: args.id,
+        bundle: args.bundle,
+        pid_file: args.pid_file,
+        console_socket: args.console_socket,
+        no_pivot: args.no_pivot,
+        preserve_fds: (3..3 + args.preserve_fds as i32).collect(),
+    }
+}
+
+fn dispatch(root: &std::path::Path, command: Command) -> Result<i32> {
+    match command {
+        Command::Create(args) => {
+            container::create(&create_options(root, args))?;
+            Ok(0)
+        }
+        Command::Start { id } => {
+            container::start(root, &id)?;
+            Ok(0)
+        }
+        Command::Run { create, detach } => run::run(create_options(root, create), detach),
+        Command::Kill { all, id, signal } => {
+            let signal = container::parse_signal(&signal)?;
+            container::kill(root, &id, signal, all)?;
+            Ok(0)
+        }
+        Command::Delete { force, id } => {
+            container::delete(root, &id, force)?;
+            Ok(0)
+        }
+        Command::State { id } => {
+            let listed = container::state(root, &id)?;
+            let json = serde_json::to_string_pretty(&listed.state.oci(listed.status))?;
+            println!("{json}");
+            Ok(0)
+        }
+        Command::List { format, quiet } => {
+            print_list(root, &format, quiet)?;
+            Ok(0)
+        }
+    }
+}
+
+fn print_list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
+    let all = container::list(root);
+    if quiet {
+        for c in &all {
+            println!("{}", c.state.id);
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            let states: Vec<_> = all.iter().map(|c| c.state.oci(c.status)).collect();
+            println!("{}", serde_json::to_string(&states)?);
+        }
+        "table" => print_table(&all),
+        other => anyhow::bail!("invalid format option {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+/// runc's table: Go's tabwriter with minwidth 12, padding 3.
+fn print_table(all: &[container::Listed]) {
+    let mut rows = vec![[
+        "ID".to_string(),
+        "PID".into(),
+        "STATUS".into(),
+        "BUNDLE".into(),
+        "CREATED".into(),
+        "OWNER".into(),
+    ]];
+    for c in all {
+        let pid = if c.status == libcontainer::state::Status::Stopped { 0 } else { c.state.pid };
+        rows.push([
+            c.state.id.clone(),
+            pid.to_string(),
+            c.status.to_string(),
+            c.state.bundle.display().to_string(),
+            c.state.created.clone(),
+            owner_name(c.owner_uid),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].len() + 3).max().unwrap_or(0).max(12))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i == 5 {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        println!("{line}");
+    }
+}
+
+fn owner_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("#{uid}"))
+}

@@ -1,5 +1,38 @@
-//! The re-exec entry point.
+//! The re-exec entry point. The caller spawns its own binary (guarded, see
+//! `exe_guard`) with `STAGE_ENV` set in the child's environment only; this
+//! function sends such a process to its stage and never returns there.
 
-/// Call first thing in `main`, before any thread starts. Returns only when
-/// this process is not a container helper.
-pub fn run_if_requested() {}
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Set in the environment of a spawned helper to the stage it runs.
+pub const STAGE_ENV: &str = "_RRUN_INIT_STAGE";
+pub(crate) const STAGE_BOOTSTRAP: &str = "bootstrap";
+pub(crate) const STAGE_HOOKS: &str = "hooks";
+/// The fd the channel sits on in a spawned bootstrap.
+pub(crate) const CHANNEL_FD: i32 = 3;
+
+/// Call first thing in `main`, before any thread starts. Returns at once
+/// (after one getenv) when this process is not a container helper.
+pub fn run_if_requested() {
+    let Some(stage) = std::env::var_os(STAGE_ENV) else {
+        return;
+    };
+    match stage.to_str() {
+        Some(STAGE_BOOTSTRAP) => {
+            // SAFETY: the caller placed our end of the channel on fd 3 with
+            // dup2 right before execve; nothing else in this fresh process owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(CHANNEL_FD) };
+            // dup2 cleared close-on-exec; no container process may inherit it.
+            let _ = nix::fcntl::fcntl(
+                CHANNEL_FD,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+            super::bootstrap::main(fd)
+        }
+        Some(STAGE_HOOKS) => super::hook_runner::main(),
+        _ => {
+            eprintln!("rrun: unknown {STAGE_ENV} {stage:?}");
+            std::process::exit(127)
+        }
+    }
+}

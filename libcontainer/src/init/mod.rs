@@ -1,2 +1,63 @@
-//! The processes that set up a container: see ARCHITECTURE.md.
+//! The processes that build a container (see ARCHITECTURE.md):
+//! `entry` dispatches a re-executed binary, `bootstrap` is stage 1 in the
+//! host's namespaces, `container` is the container init, `hook_runner`
+//! runs caller-side hooks in a process of its own.
+
+pub mod bootstrap;
+pub mod container;
 pub mod entry;
+pub mod hook_runner;
+
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything the bootstrap and the init need, sent by the caller.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BootstrapConfig {
+    pub id: String,
+    pub spec: Spec,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub no_pivot: bool,
+    /// Which fds ride with the message, in this order.
+    pub fds: FdLayout,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct FdLayout {
+    pub exec_fifo: bool,
+    pub console_socket: bool,
+    /// `--preserve-fds`: these become fds 3.. of the container process.
+    pub preserved: usize,
+}
+
+/// Errors of the bootstrap and init stages; sent to the caller as text.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::SysctlError),
+    #[error(transparent)]
+    Terminal(#[from] crate::terminal::TerminalError),
+    #[error("{op}: {errno}")]
+    Sys {
+        op: &'static str,
+        errno: nix::errno::Errno,
+    },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+pub(crate) fn sys(op: &'static str) -> impl Fn(nix::errno::Errno) -> InitError {
+    move |errno| InitError::Sys { op, errno }
+}

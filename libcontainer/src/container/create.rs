@@ -1,0 +1,265 @@
+//! `create`: build a container up to the point where its init waits for
+//! `start`. The caller-side half of the process model in ARCHITECTURE.md.
+//! On any failure nothing is left: no init, no cgroup, no state directory.
+
+use super::{io_errno, ContainerError};
+use crate::cgroups::{self, Cgroup};
+use crate::channel::{Channel, Message};
+use crate::config::Config;
+use crate::exe_guard::GuardedExe;
+use crate::init::entry::{CHANNEL_FD, STAGE_BOOTSTRAP, STAGE_ENV};
+use crate::init::{hook_runner, BootstrapConfig, FdLayout};
+use crate::state::{State, StateDir, Status};
+use crate::utils::{self, pidfd_send_signal, pidfd_wait_exit, process_start_time};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::SystemTime;
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    /// The runtime root (`--root`).
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    /// fds of the caller that become fds 3, 4, ... of the container
+    /// process (`--preserve-fds N` passes 3..3+N).
+    pub preserve_fds: Vec<RawFd>,
+}
+
+/// A created container: its init's pid (in the caller's pid namespace)
+/// and a pidfd for it. The init is a child of the caller.
+pub struct Created {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+pub fn create(opts: &CreateOptions) -> Result<Created, ContainerError> {
+    let config = Config::load(&opts.bundle)?;
+    let dir = StateDir::create(&opts.root, &opts.id)?;
+    let mut cleanup = Cleanup::new(&opts.id);
+    let result = create_in(opts, &config, &dir, &mut cleanup);
+    if result.is_err() {
+        cleanup.run();
+        let _ = dir.remove();
+    }
+    result
+}
+
+/// What a failed create must undo, filled in as the create goes.
+struct Cleanup {
+    id: String,
+    init: Option<OwnedFd>,
+    cgroup: Option<Cgroup>,
+}
+
+impl Cleanup {
+    fn new(id: &str) -> Cleanup {
+        Cleanup {
+            id: id.to_string(),
+            init: None,
+            cgroup: None,
+        }
+    }
+
+    fn run(&mut self) {
+        if let Some(pidfd) = self.init.take() {
+            let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let _ = pidfd_wait_exit(&pidfd, -1);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            if let Err(e) = cgroup.remove() {
+                tracing::warn!("container {}: cleanup: {e}", self.id);
+            }
+        }
+    }
+}
+
+fn create_in(
+    opts: &CreateOptions,
+    config: &Config,
+    dir: &StateDir,
+    cleanup: &mut Cleanup,
+) -> Result<Created, ContainerError> {
+    let id = &opts.id;
+    let fifo = make_exec_fifo(id, &dir.fifo_path())?;
+    let console = opts
+        .console_socket
+        .as_deref()
+        .map(|p| connect_console(id, p))
+        .transpose()?;
+
+    let cgroup_path = cgroups::resolve_path(&config.spec, id)?;
+    let cgroup_created = !cgroups::exists(&cgroup_path);
+
+    let (ours, theirs) = Channel::pair()?;
+    let bootstrap = spawn_bootstrap(id, &theirs)?;
+    drop(theirs);
+
+    let cgroup = Cgroup::open(&cgroup_path)?;
+    let resources = config.spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let joined = cgroup.join_and_apply(bootstrap.id() as i32, resources);
+    if cgroup_created {
+        cleanup.cgroup = Some(cgroup);
+    }
+    joined?;
+
+    let layout = FdLayout {
+        exec_fifo: true,
+        console_socket: console.is_some(),
+        preserved: opts.preserve_fds.len(),
+    };
+    let mut fds = vec![fifo.as_raw_fd()];
+    fds.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    fds.extend(&opts.preserve_fds);
+    let message = Message::Bootstrap(Box::new(BootstrapConfig {
+        id: id.clone(),
+        spec: config.spec.clone(),
+        bundle: config.bundle.clone(),
+        rootfs: config.rootfs.clone(),
+        no_pivot: opts.no_pivot,
+        fds: layout,
+    }));
+    ours.send(&message, &fds)?;
+    drop(fifo);
+    drop(console);
+
+    let (pid, pidfd) = receive_init(&ours)?;
+    let start_time = process_start_time(pid).map(|(t, _)| t).unwrap_or(0);
+    cleanup.init = Some(pidfd);
+
+    let mut state = State {
+        oci_version: config.spec.version().clone(),
+        id: id.clone(),
+        status: Status::Creating,
+        pid,
+        bundle: config.bundle.clone(),
+        rootfs: config.rootfs.clone(),
+        created: utils::rfc3339_nano(SystemTime::now()),
+        annotations: config.spec.annotations().clone().unwrap_or_default(),
+        init_start_time: start_time,
+        cgroup_path: cgroup_path.clone(),
+        cgroup_created,
+        systemd_cgroup: false,
+        hooks: config.spec.hooks().clone(),
+    };
+    serve_init(&ours, config, &state)?;
+
+    state.status = Status::Created;
+    dir.save(&state)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(id, pid_file, pid)?;
+    }
+    // Success: the init lives on; only the cgroup handle is let go.
+    cleanup.cgroup = None;
+    let pidfd = cleanup.init.take().expect("init pidfd is set above");
+    Ok(Created { pid, pidfd })
+}
+
+/// The FIFO `start` writes to. We open its read end (non-blocking, so the
+/// open does not wait for a writer) and hand it to the init.
+fn make_exec_fifo(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
+        .map_err(ContainerError::sys(id, "mkfifo", path.display()))?;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(ContainerError::sys(id, "open", path.display()))?;
+    // SAFETY: open just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn connect_console(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
+    let stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        ContainerError::sys(id, "connect --console-socket", path.display())(io_errno(&e))
+    })?;
+    Ok(stream.into())
+}
+
+/// Spawn the bootstrap: our own binary, guarded, with the channel on fd 3
+/// and the stage in its environment only (the caller's stays untouched).
+fn spawn_bootstrap(id: &str, channel: &Channel) -> Result<Child, ContainerError> {
+    let exe = GuardedExe::new()?;
+    let channel_fd = channel.as_raw_fd();
+    let mut cmd = Command::new(exe.exec_path());
+    cmd.arg0("rrun-init").env(STAGE_ENV, STAGE_BOOTSTRAP);
+    // SAFETY: the closure runs between fork and exec and calls only
+    // async-signal-safe functions (dup2, fcntl) on fds we own.
+    unsafe {
+        cmd.pre_exec(move || {
+            if channel_fd == CHANNEL_FD {
+                // dup2 onto itself would keep close-on-exec: clear it instead.
+                if libc::fcntl(channel_fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(channel_fd, CHANNEL_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| ContainerError::sys(id, "spawn bootstrap", exe.exec_path())(io_errno(&e)))
+}
+
+fn receive_init(chan: &Channel) -> Result<(i32, OwnedFd), ContainerError> {
+    match chan.recv::<Message>() {
+        Ok((Message::InitSpawned { pid }, mut fds)) if fds.len() == 1 => {
+            Ok((pid, fds.pop().expect("one fd")))
+        }
+        Ok((Message::Error { message }, _)) => Err(ContainerError::Setup(message)),
+        Ok((other, _)) => Err(ContainerError::Setup(format!(
+            "bootstrap: unexpected message {other:?}"
+        ))),
+        Err(e) => Err(ContainerError::Setup(format!(
+            "bootstrap exited before starting the container init ({e})"
+        ))),
+    }
+}
+
+/// Answer the init until it is Ready: run prestart and createRuntime hooks
+/// when it asks, relay its errors.
+fn serve_init(chan: &Channel, config: &Config, state: &State) -> Result<(), ContainerError> {
+    loop {
+        match chan.recv::<Message>() {
+            Ok((Message::Ready, _)) => return Ok(()),
+            Ok((Message::RunCreateRuntimeHooks, _)) => {
+                let json = state.hook_json(Status::Creating);
+                if let Some(hooks) = config.spec.hooks() {
+                    #[allow(deprecated)]
+                    for (list, phase) in [(hooks.prestart(), "prestart"), (hooks.create_runtime(), "createRuntime")] {
+                        hook_runner::run_hooks(list.as_deref().unwrap_or_default(), &json, phase)
+                            .map_err(ContainerError::Setup)?;
+                    }
+                }
+                chan.send(&Message::Resume { state: json }, &[])?;
+            }
+            Ok((Message::Error { message }, _)) => return Err(ContainerError::Setup(message)),
+            Ok((other, _)) => {
+                return Err(ContainerError::Setup(format!(
+                    "container init: unexpected message {other:?}"
+                )))
+            }
+            Err(e) => {
+                return Err(ContainerError::Setup(format!(
+                    "container init exited during setup ({e})"
+                )))
+            }
+        }
+    }
+}
+
+/// runc writes the pid file atomically too: engines poll for it.
+fn write_pid_file(id: &str, path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    utils::write_atomic(&path, pid.to_string().as_bytes())
+        .map_err(|e| ContainerError::sys(id, "write --pid-file", path.display())(io_errno(&e)))
+}

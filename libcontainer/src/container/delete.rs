@@ -1,0 +1,66 @@
+//! `delete`: remove a stopped (or created) container: its cgroup (if rrun
+//! made it), its state directory, then the poststop hooks. `force` kills a
+//! running one first.
+
+use super::kill::signal_init;
+use super::ContainerError;
+use crate::cgroups::Cgroup;
+use crate::init::hook_runner;
+use crate::state::{State, StateDir, StateError, Status};
+use crate::utils::{pidfd_open, pidfd_wait_exit};
+use std::path::Path;
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    let dir = match StateDir::open(root, id) {
+        Err(StateError::NotExist { .. }) if force => return Ok(()),
+        other => other?,
+    };
+    let state = match dir.load() {
+        Ok(state) => state,
+        Err(StateError::Corrupt { .. }) if force => {
+            dir.remove()?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = dir.current_status(&state);
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&state)?,
+        _ if force => kill_and_wait(&state)?,
+        _ => {
+            return Err(ContainerError::WrongStatus {
+                id: id.to_string(),
+                status,
+                message: format!("cannot delete container {id} that is not stopped: {status}"),
+            })
+        }
+    }
+    if state.cgroup_created {
+        Cgroup::open(&state.cgroup_path)?.remove()?;
+    }
+    dir.remove()?;
+    run_poststop(&state);
+    Ok(())
+}
+
+fn kill_and_wait(state: &State) -> Result<(), ContainerError> {
+    let pidfd = pidfd_open(state.pid).ok();
+    signal_init(state, libc::SIGKILL)?;
+    if let Some(pidfd) = pidfd {
+        if state.init_alive() {
+            let _ = pidfd_wait_exit(&pidfd, -1);
+        }
+    }
+    Ok(())
+}
+
+fn run_poststop(state: &State) {
+    let Some(hooks) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) else {
+        return;
+    };
+    let json = state.hook_json(Status::Stopped);
+    if let Err(e) = hook_runner::run_hooks(&hooks, &json, "poststop") {
+        tracing::warn!("container {}: {e}", state.id);
+    }
+}

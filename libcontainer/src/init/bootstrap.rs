@@ -1,0 +1,80 @@
+//! Stage 1: a fresh, single-threaded process in the host's namespaces,
+//! running the guarded image. It joins the namespaces given by path, makes
+//! the time namespace, clones the container init as a sibling (a child of
+//! the caller, CLONE_PARENT) in its new namespaces, writes the init's id
+//! maps, hands the caller the init's pid and pidfd, and exits.
+
+use super::{sys, BootstrapConfig, InitError};
+use crate::channel::{Channel, Message};
+use crate::namespaces::{self, Plan};
+use crate::utils::{clone3_fork, Forked};
+use nix::fcntl::OFlag;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub fn main(channel_fd: OwnedFd) -> ! {
+    let chan = Channel::from_fd(channel_fd);
+    match run(&chan) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            let _ = chan.send(
+                &Message::Error {
+                    message: e.to_string(),
+                },
+                &[],
+            );
+            std::process::exit(1)
+        }
+    }
+}
+
+fn run(chan: &Channel) -> Result<(), InitError> {
+    // Nobody in the container may ptrace us or open our /proc files.
+    nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
+    let (msg, fds) = chan.recv::<Message>()?;
+    let Message::Bootstrap(config) = msg else {
+        return Err(InitError::Protocol(format!("expected bootstrap, got {msg:?}")));
+    };
+    let plan = Plan::new(&config.spec);
+    plan.join_all()?;
+    if plan.new_time {
+        namespaces::unshare_time(config.spec.linux().as_ref())?;
+    }
+    // The init waits for EOF on this pipe: its id maps are written by then.
+    let (maps_done_r, maps_done_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
+    let flags = plan.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64;
+    // SAFETY: the bootstrap is single-threaded: it is a freshly executed
+    // process that has started no thread.
+    match unsafe { clone3_fork(flags) }.map_err(sys("clone3"))? {
+        Forked::Child => {
+            drop(maps_done_w);
+            wait_for_eof(&maps_done_r);
+            drop(maps_done_r);
+            super::container::main(chan, *config, fds, plan)
+        }
+        Forked::Parent { pid, pidfd } => {
+            drop(maps_done_r);
+            if let Err(e) = finish_parent(pid, &config, &plan) {
+                let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                return Err(e);
+            }
+            drop(maps_done_w);
+            chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()])?;
+            Ok(())
+        }
+    }
+}
+
+fn finish_parent(pid: i32, config: &BootstrapConfig, plan: &Plan) -> Result<(), InitError> {
+    if plan.new_user() {
+        if let Some(linux) = config.spec.linux() {
+            namespaces::write_id_maps(pid, linux)?;
+        }
+    }
+    Ok(())
+}
+
+fn wait_for_eof(fd: &OwnedFd) {
+    let mut buf = [0u8; 1];
+    while let Err(nix::errno::Errno::EINTR) | Ok(1) = nix::unistd::read(fd.as_raw_fd(), &mut buf) {}
+}

@@ -1,0 +1,238 @@
+//! The container init: in the container's namespaces (and cgroups, from
+//! birth), a child of the caller. It builds the container in the spec's
+//! order, reports Ready, waits on exec.fifo for `start`, and execs the
+//! container's process.
+
+use super::{sys, BootstrapConfig, InitError};
+use crate::channel::{Channel, Message};
+use crate::namespaces::Plan;
+use crate::rootfs::RootfsContext;
+use crate::{hooks, process, rootfs, sysctl, terminal};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Hook, Process};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// The fds that came with the bootstrap message, by role.
+struct InitFds {
+    exec_fifo: Option<OwnedFd>,
+    console_socket: Option<OwnedFd>,
+    preserved: Vec<OwnedFd>,
+}
+
+impl InitFds {
+    fn split(config: &BootstrapConfig, fds: Vec<OwnedFd>) -> Result<InitFds, InitError> {
+        let layout = &config.fds;
+        let wanted = usize::from(layout.exec_fifo) + usize::from(layout.console_socket) + layout.preserved;
+        if fds.len() != wanted {
+            return Err(InitError::Protocol(format!(
+                "expected {wanted} fds with the bootstrap message, got {}",
+                fds.len()
+            )));
+        }
+        let mut fds = fds.into_iter();
+        Ok(InitFds {
+            exec_fifo: layout.exec_fifo.then(|| fds.next()).flatten(),
+            console_socket: layout.console_socket.then(|| fds.next()).flatten(),
+            preserved: fds.collect(),
+        })
+    }
+}
+
+pub fn main(chan: &Channel, config: BootstrapConfig, fds: Vec<OwnedFd>, plan: Plan) -> ! {
+    let ready = match build(chan, &config, fds, &plan) {
+        Ok(ready) => ready,
+        Err(e) => {
+            let message = format!("container init: {e}");
+            let _ = chan.send(&Message::Error { message }, &[]);
+            std::process::exit(1)
+        }
+    };
+    // The caller has returned from create: errors can only go to stderr
+    // now, and the channel must not be written again (fd 3 may be a
+    // preserved fd of the container by the time of exec).
+    let err = match start(&config, ready) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    eprintln!("rrun: container init: {err}");
+    std::process::exit(127)
+}
+
+/// What the init carries from setup to start.
+struct Ready {
+    fds: InitFds,
+    state: String,
+    executable: std::ffi::CString,
+}
+
+fn build(
+    chan: &Channel,
+    config: &BootstrapConfig,
+    fds: Vec<OwnedFd>,
+    plan: &Plan,
+) -> Result<Ready, InitError> {
+    let fds = InitFds::split(config, fds)?;
+    let spec = &config.spec;
+    let process = process_of(config)?;
+    if plan.in_user_ns() {
+        become_root_of_user_ns()?;
+    }
+    let ctx = RootfsContext {
+        spec,
+        rootfs: &config.rootfs,
+        bundle: &config.bundle,
+        in_user_ns: plan.in_user_ns(),
+        in_cgroup_ns: plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP),
+        no_pivot: config.no_pivot,
+    };
+    rootfs::prepare(&ctx)?;
+    let state = exchange_state_for_hooks(chan, spec)?;
+    let spec_hooks = spec.hooks().as_ref();
+    run_hooks(spec_hooks.and_then(|h| h.create_container().as_deref()), &state, "createContainer")?;
+    rootfs::pivot(&ctx)?;
+    if process.terminal() == Some(true) {
+        let socket = fds.console_socket.as_ref().ok_or_else(|| {
+            InitError::Protocol("process.terminal is set but no --console-socket was given".into())
+        })?;
+        terminal::setup_console(socket, process)?;
+    }
+    set_hostnames(spec, plan)?;
+    sysctl::apply(spec)?;
+    rootfs::finalize(&ctx)?;
+    process::prepare(process)?;
+    let executable = process::resolve_executable(process)?;
+    process::drop_privileges(process)?;
+    chan.send(&Message::Ready, &[])?;
+    Ok(Ready { fds, state, executable })
+}
+
+fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infallible, InitError> {
+    if let Some(fifo) = &ready.fds.exec_fifo {
+        wait_for_start(fifo)?;
+    }
+    let hooks = config.spec.hooks().as_ref();
+    run_hooks(hooks.and_then(|h| h.start_container().as_deref()), &ready.state, "startContainer")?;
+    let preserved = place_preserved_fds(&ready.fds.preserved)?;
+    exec(process_of(config)?, &ready.executable, preserved)
+}
+
+fn process_of(config: &BootstrapConfig) -> Result<&Process, InitError> {
+    config
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Protocol("no process in config".into()))
+}
+
+fn exec(
+    process: &Process,
+    executable: &std::ffi::CStr,
+    preserved: u32,
+) -> Result<std::convert::Infallible, InitError> {
+    Ok(process::exec(process, executable, preserved)?)
+}
+
+/// In a new user namespace we start as the mapped creator; become uid and
+/// gid 0 of the namespace, as runc does, before touching anything.
+fn become_root_of_user_ns() -> Result<(), InitError> {
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    let root_uid = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(sys("setresgid(0) in the user namespace"))?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(sys("setresuid(0) in the user namespace"))?;
+    Ok(())
+}
+
+/// prestart and createRuntime hooks run in the caller (runtime namespace);
+/// ask for them, and get the state JSON for our own hooks back. Skipped
+/// entirely when the config has no hooks.
+fn exchange_state_for_hooks(chan: &Channel, spec: &oci_spec::runtime::Spec) -> Result<String, InitError> {
+    let Some(h) = spec.hooks() else {
+        return Ok(String::new());
+    };
+    #[allow(deprecated)]
+    let any = [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()));
+    if !any {
+        return Ok(String::new());
+    }
+    chan.send(&Message::RunCreateRuntimeHooks, &[])?;
+    match chan.recv::<Message>()?.0 {
+        Message::Resume { state } => Ok(state),
+        other => Err(InitError::Protocol(format!("expected resume, got {other:?}"))),
+    }
+}
+
+fn run_hooks(list: Option<&[Hook]>, state: &str, phase: &str) -> Result<(), InitError> {
+    match list {
+        Some(list) if !list.is_empty() => Ok(hooks::run(list, state.as_bytes(), phase)?),
+        _ => Ok(()),
+    }
+}
+
+fn set_hostnames(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<(), InitError> {
+    let own_uts = plan.clone_flags.contains(CloneFlags::CLONE_NEWUTS)
+        || plan.joins(oci_spec::runtime::LinuxNamespaceType::Uts);
+    let hostname = spec.hostname().as_deref().filter(|h| !h.is_empty());
+    let domainname = spec.domainname().as_deref().filter(|h| !h.is_empty());
+    if (hostname.is_some() || domainname.is_some()) && !own_uts {
+        return Err(InitError::Protocol(
+            "hostname/domainname: setting them needs a uts namespace in linux.namespaces".into(),
+        ));
+    }
+    if let Some(name) = hostname {
+        nix::unistd::sethostname(name).map_err(sys("sethostname"))?;
+    }
+    if let Some(name) = domainname {
+        // SAFETY: a valid buffer and its length.
+        if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+            return Err(sys("setdomainname")(nix::errno::Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+/// Block until `start` writes its byte to exec.fifo. The fd is the read
+/// end, opened non-blocking by the caller; poll() sleeps until a writer
+/// has written (a FIFO that never had a writer reports no hangup).
+fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
+    let mut pfd = libc::pollfd {
+        fd: fifo.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd on our stack.
+        let ret = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if ret < 0 {
+            match nix::errno::Errno::last() {
+                nix::errno::Errno::EINTR => continue,
+                e => return Err(sys("poll exec.fifo")(e)),
+            }
+        }
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(InitError::Protocol("exec.fifo closed without a start".into())),
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(sys("read exec.fifo")(e)),
+        }
+    }
+}
+
+/// Move the `--preserve-fds` to 3, 4, ... (first out of the way, above
+/// the target range, so that no dup2 clobbers a source). Returns how many.
+fn place_preserved_fds(fds: &[OwnedFd]) -> Result<u32, InitError> {
+    let n = fds.len() as RawFd;
+    let mut high = Vec::with_capacity(fds.len());
+    for fd in fds {
+        let moved = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3 + n))
+            .map_err(sys("fcntl(F_DUPFD_CLOEXEC)"))?;
+        high.push(moved);
+    }
+    for (i, fd) in high.into_iter().enumerate() {
+        // dup2 leaves the new fd without close-on-exec: it reaches the process.
+        nix::unistd::dup2(fd, 3 + i as RawFd).map_err(sys("dup2 preserved fd"))?;
+    }
+    Ok(n as u32)
+}

@@ -1,0 +1,89 @@
+//! Caller-side hooks (prestart, createRuntime, poststart, poststop) run in a
+//! short-lived helper process of our own: the caller may be a threaded
+//! program whose SIGCHLD reaper takes every child's exit status, so the
+//! library never waits for a hook itself. The helper waits for the hooks,
+//! its own children, and reports on its stdout; we read that to EOF.
+
+use crate::init::entry::{STAGE_ENV, STAGE_HOOKS};
+use oci_spec::runtime::Hook;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    phase: String,
+    hooks: Vec<Hook>,
+    state: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Reply {
+    error: Option<String>,
+}
+
+/// Run `hooks` with `state` on their stdin; the error says which hook
+/// failed and how.
+pub fn run_hooks(hooks: &[Hook], state: &str, phase: &str) -> Result<(), String> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let request = serde_json::to_vec(&Request {
+        phase: phase.to_string(),
+        hooks: hooks.to_vec(),
+        state: state.to_string(),
+    })
+    .map_err(|e| format!("{phase} hooks: {e}"))?;
+    let mut child = Command::new("/proc/self/exe")
+        .env(STAGE_ENV, STAGE_HOOKS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{phase} hooks: spawning the hook runner: {e}"))?;
+    let written = child.stdin.take().map(|mut s| s.write_all(&request));
+    let mut out = Vec::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_end(&mut out);
+    }
+    // The child is not waited for: see the module comment.
+    match serde_json::from_slice::<Reply>(&out) {
+        Ok(Reply { error: None }) => Ok(()),
+        Ok(Reply { error: Some(e) }) => Err(e),
+        Err(_) => Err(format!(
+            "{phase} hooks: the hook runner died without a reply (stdin: {:?})",
+            written.map(|r| r.is_ok())
+        )),
+    }
+}
+
+/// The helper's side. Its stdout is the reply pipe; the hooks write their
+/// own output to our stderr instead, so that it cannot garble the reply.
+pub fn main() -> ! {
+    use std::os::fd::FromRawFd;
+    let reply_fd = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3));
+    let _ = nix::unistd::dup2(2, 1);
+    let Ok(reply_fd) = reply_fd else {
+        std::process::exit(1)
+    };
+    // SAFETY: F_DUPFD_CLOEXEC just made this fd for us alone.
+    let mut reply_pipe = unsafe { std::fs::File::from_raw_fd(reply_fd) };
+    let mut input = Vec::new();
+    let reply = match std::io::stdin().read_to_end(&mut input) {
+        Err(e) => Reply {
+            error: Some(format!("hook runner: reading stdin: {e}")),
+        },
+        Ok(_) => match serde_json::from_slice::<Request>(&input) {
+            Err(e) => Reply {
+                error: Some(format!("hook runner: bad request: {e}")),
+            },
+            Ok(req) => Reply {
+                error: crate::hooks::run(&req.hooks, req.state.as_bytes(), &req.phase)
+                    .err()
+                    .map(|e| e.to_string()),
+            },
+        },
+    };
+    let out = serde_json::to_vec(&reply).unwrap_or_default();
+    let _ = reply_pipe.write_all(&out);
+    std::process::exit(0)
+}
