@@ -144,6 +144,20 @@ fn build_container(
     spec: &oci_spec::runtime::Spec,
     options: &Options,
 ) -> Result<(), String> {
+    build_container_in(bundle_dir, spec, options, false)
+}
+
+/// [`build_container`], optionally in a new cgroup namespace.
+fn build_container_in(
+    bundle_dir: &Path,
+    spec: &oci_spec::runtime::Spec,
+    options: &Options,
+    cgroup_ns: bool,
+) -> Result<(), String> {
+    if cgroup_ns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare cgroup: {e}"))?;
+    }
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare mount: {e}"))?;
     let rootfs = bundle_dir.join("rootfs");
     let ctx = RootfsContext {
@@ -151,7 +165,7 @@ fn build_container(
         rootfs: &rootfs,
         bundle: bundle_dir,
         in_user_ns: options.user_ns,
-        in_cgroup_ns: false,
+        in_cgroup_ns: cgroup_ns,
         no_pivot: options.no_pivot,
     };
     rootfs::prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
@@ -690,6 +704,41 @@ fn cgroup_mount_emulates_runc_on_a_v1_host() {
         check(procs.lines().any(|p| p == me), || {
             format!("{me} not in the bound memory cgroup: {procs}")
         })
+    });
+}
+
+#[test]
+fn cgroup_mount_in_a_cgroup_namespace_mounts_the_hierarchies() {
+    let bundle = Bundle::new("cgroupns");
+    let spec = spec(json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {}
+    }));
+    in_child(|| {
+        build_container_in(&bundle.dir, &spec, &PLAIN, true)?;
+        let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        if !info.contains(" - cgroup ") {
+            return expect_options("/sys/fs/cgroup", "cgroup2", &["ro"]);
+        }
+        expect_options("/sys/fs/cgroup", "tmpfs", &["ro"])?;
+        expect_options(
+            "/sys/fs/cgroup/memory",
+            "cgroup",
+            &["ro", "nosuid", "memory"],
+        )?;
+        // Mounted, not bound: the root of the mount is the namespace's root.
+        let root = info
+            .lines()
+            .find(|l| l.contains(" /sys/fs/cgroup/memory "))
+            .and_then(|l| l.split(' ').nth(3))
+            .ok_or("no memory line")?;
+        check(root == "/", || format!("memory mount root {root}"))
     });
 }
 
