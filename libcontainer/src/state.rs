@@ -39,7 +39,7 @@ impl std::fmt::Display for Status {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("container does not exist")]
+    #[error("container does not exist: {id}")]
     NotExist { id: String },
     #[error("container with id {id} exists already")]
     Exists { id: String },

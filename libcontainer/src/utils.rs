@@ -231,7 +231,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Write `data` to `path` atomically: a temporary file in the same
 /// directory, then rename over the target.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
 }

@@ -104,9 +104,16 @@ impl Visit for MessageVisitor {
 
 impl Subscriber for LineSubscriber {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        LOGGER
-            .get()
-            .is_some_and(|l| *metadata.level() <= l.max_level)
+        // libcgroups warns about every v1 controller this host lacks; those
+        // lines only matter when debugging.
+        let max = match LOGGER.get() {
+            Some(l) if metadata.target().starts_with("libcgroups") && l.max_level < Level::DEBUG => {
+                Level::ERROR
+            }
+            Some(l) => l.max_level,
+            None => return false,
+        };
+        *metadata.level() <= max
     }
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
         tracing::span::Id::from_u64(1)
