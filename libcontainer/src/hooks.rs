@@ -10,19 +10,18 @@
 //! waitid(P_PIDFD); on timeout it gets SIGKILL through the same pidfd, so a
 //! reused pid can never be hit.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use nix::sys::signal::Signal;
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use oci_spec::runtime::Hook;
 
@@ -41,11 +40,17 @@ pub enum HookError {
         what: &'static str,
         errno: Errno,
     },
-    #[error("{phase} hook {path:?}: cannot start it: {source}")]
+    #[error("{phase} hook {path:?}: cannot start it: {errno}")]
     Spawn {
         phase: String,
         path: PathBuf,
-        source: std::io::Error,
+        errno: Errno,
+    },
+    #[error("{phase} hook {path:?}: its {field} contain a NUL byte")]
+    NulByte {
+        phase: String,
+        path: PathBuf,
+        field: &'static str,
     },
     #[error("{phase} hook {path:?} failed: exit status {code}")]
     Exited {
@@ -92,21 +97,25 @@ fn run_one(hook: &Hook, state_json: &[u8], phase: &str) -> Result<(), HookError>
     };
     let timeout = timeout_of(hook, phase)?;
     let stdin = state_file(state_json).map_err(|errno| setup("state for stdin", errno))?;
-    let mut child = command(hook, stdin)
-        .spawn()
-        .map_err(|source| HookError::Spawn {
+    let pid = spawn(hook, &stdin).map_err(|err| match err {
+        SpawnError::Nul(field) => HookError::NulByte {
             phase: phase.into(),
             path: path.clone(),
-            source,
-        })?;
+            field,
+        },
+        SpawnError::Errno(errno) => HookError::Spawn {
+            phase: phase.into(),
+            path: path.clone(),
+            errno,
+        },
+    })?;
+    drop(stdin);
     // The child is ours and not reaped yet, so its pid cannot be reused
     // before pidfd_open.
-    let pidfd = match pidfd_open(child.id()) {
+    let pidfd = match pidfd_open(pid) {
         Ok(pidfd) => pidfd,
         Err(errno) => {
-            // Best effort: we are already failing with the pidfd_open error.
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap_pid(pid);
             return Err(setup("pidfd_open", errno));
         }
     };
@@ -143,25 +152,146 @@ fn timeout_of(hook: &Hook, phase: &str) -> Result<Option<Duration>, HookError> {
     }
 }
 
-/// path with argv = args (args[0] is argv[0]; no args: argv[0] = path),
-/// exactly env, state on stdin, our stdout and stderr.
-fn command(hook: &Hook, stdin: OwnedFd) -> Command {
-    let mut cmd = Command::new(hook.path());
-    if let Some((arg0, rest)) = hook.args().as_deref().and_then(<[String]>::split_first) {
-        cmd.arg0(arg0).args(rest);
+/// Starts path with argv = args (args[0] is argv[0]; no args: argv[0] =
+/// path), exactly env in its order, the state on stdin, our stdout and
+/// stderr. posix_spawn rather than std's Command: Command keeps the
+/// environment in a sorted map, and a hook must see env as written.
+fn spawn(hook: &Hook, stdin: &OwnedFd) -> Result<libc::pid_t, SpawnError> {
+    let path = c_string(hook.path().as_os_str().as_bytes(), "path")?;
+    let argv = match hook.args().as_deref() {
+        Some(args) if !args.is_empty() => c_strings(args, "args")?,
+        _ => vec![path.clone()],
+    };
+    let envp = c_strings(hook.env().as_deref().unwrap_or_default(), "env")?;
+    let actions = FileActions::dup_to_stdin(stdin)?;
+    let attr = SpawnAttr::default_signals()?;
+    let argv_ptrs = null_terminated(&argv);
+    let envp_ptrs = null_terminated(&envp);
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: path, argv and envp are NUL-terminated C strings kept alive by
+    // `path`, `argv` and `envp` until after the call, and both pointer
+    // arrays end with NULL; actions and attr are initialised. posix_spawn
+    // does not write through argv/envp despite their `*mut` type.
+    let ret = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &actions.0,
+            &attr.0,
+            argv_ptrs.as_ptr() as *const *mut libc::c_char,
+            envp_ptrs.as_ptr() as *const *mut libc::c_char,
+        )
+    };
+    if ret != 0 {
+        return Err(SpawnError::Errno(Errno::from_raw(ret)));
     }
-    cmd.env_clear();
-    for entry in hook.env().iter().flatten() {
-        match entry.split_once('=') {
-            Some((key, value)) => cmd.env(key, value),
-            None => {
-                tracing::warn!(path = ?hook.path(), entry, "hook env entry without '=': skipped");
-                continue;
-            }
+    Ok(pid)
+}
+
+enum SpawnError {
+    Nul(&'static str),
+    Errno(Errno),
+}
+
+impl From<Errno> for SpawnError {
+    fn from(errno: Errno) -> Self {
+        SpawnError::Errno(errno)
+    }
+}
+
+fn c_string(bytes: &[u8], field: &'static str) -> Result<CString, SpawnError> {
+    CString::new(bytes).map_err(|_| SpawnError::Nul(field))
+}
+
+fn c_strings(values: &[String], field: &'static str) -> Result<Vec<CString>, SpawnError> {
+    values
+        .iter()
+        .map(|value| c_string(value.as_bytes(), field))
+        .collect()
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// posix_spawn_file_actions_t, destroyed on drop.
+struct FileActions(libc::posix_spawn_file_actions_t);
+
+impl FileActions {
+    /// dup2(fd, 0) in the child; dup2 clears close-on-exec on the copy.
+    fn dup_to_stdin(fd: &OwnedFd) -> Result<Self, Errno> {
+        // SAFETY: an all-zero posix_spawn_file_actions_t is a valid argument
+        // for posix_spawn_file_actions_init, which initialises it.
+        let mut actions = FileActions(unsafe { std::mem::zeroed() });
+        // SAFETY: actions.0 is a live, writable posix_spawn_file_actions_t.
+        let ret = unsafe { libc::posix_spawn_file_actions_init(&mut actions.0) };
+        if ret != 0 {
+            return Err(Errno::from_raw(ret));
+        }
+        // SAFETY: actions.0 was initialised above; fd stays open until the
+        // spawn, since the caller holds `fd` across it.
+        let ret =
+            unsafe { libc::posix_spawn_file_actions_adddup2(&mut actions.0, fd.as_raw_fd(), 0) };
+        if ret != 0 {
+            return Err(Errno::from_raw(ret));
+        }
+        Ok(actions)
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: self.0 was initialised by posix_spawn_file_actions_init
+        // (destroy on a zeroed, never-initialised value is also harmless in
+        // glibc, which only frees a NULL action list).
+        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
+    }
+}
+
+/// posix_spawnattr_t, destroyed on drop.
+struct SpawnAttr(libc::posix_spawnattr_t);
+
+impl SpawnAttr {
+    /// An empty signal mask and every signal at its default disposition in
+    /// the hook, whatever the runtime blocks or ignores (e.g. SIGPIPE).
+    fn default_signals() -> Result<Self, Errno> {
+        // SAFETY: an all-zero posix_spawnattr_t is a valid argument for
+        // posix_spawnattr_init, which initialises it.
+        let mut attr = SpawnAttr(unsafe { std::mem::zeroed() });
+        // SAFETY: attr.0 is a live, writable posix_spawnattr_t.
+        let ret = unsafe { libc::posix_spawnattr_init(&mut attr.0) };
+        if ret != 0 {
+            return Err(Errno::from_raw(ret));
+        }
+        let empty = SigSet::empty();
+        let all = SigSet::all();
+        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        // SAFETY: attr.0 was initialised above; the sigset_t pointers refer
+        // to live values that the calls only read.
+        let rets = unsafe {
+            [
+                libc::posix_spawnattr_setsigmask(&mut attr.0, empty.as_ref()),
+                libc::posix_spawnattr_setsigdefault(&mut attr.0, all.as_ref()),
+                libc::posix_spawnattr_setflags(&mut attr.0, flags),
+            ]
         };
+        match rets.into_iter().find(|ret| *ret != 0) {
+            Some(ret) => Err(Errno::from_raw(ret)),
+            None => Ok(attr),
+        }
     }
-    cmd.stdin(Stdio::from(stdin));
-    cmd
+}
+
+impl Drop for SpawnAttr {
+    fn drop(&mut self) {
+        // SAFETY: self.0 was initialised by posix_spawnattr_init (destroy is
+        // a no-op in glibc either way).
+        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+    }
 }
 
 /// A sealed memfd holding the state, positioned at its start.
@@ -184,7 +314,15 @@ fn errno_of(err: &std::io::Error) -> Errno {
     Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
 }
 
-fn pidfd_open(pid: u32) -> Result<OwnedFd, Errno> {
+/// Best effort, when there is no pidfd: the pid is still our unreaped
+/// child, so it cannot have been reused.
+fn kill_and_reap_pid(pid: libc::pid_t) {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if ret < 0 {
