@@ -340,7 +340,8 @@ fn resolve_executable_gives_runcs_error_for_a_missing_program() {
     assert!(err.to_string().contains("/rrun/no/such/program"), "{err}");
 }
 
-/// fds 3 and 4 are preserved (preserve_fds = 2), fd 42 is a stray one.
+/// fds 3 and 4 are preserved (preserve_fds = 2; 4 starts close-on-exec),
+/// fd 42 is a stray one.
 #[test]
 fn exec_marks_stray_fds_close_on_exec() {
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).expect("pipe2");
@@ -384,6 +385,12 @@ fn exec_ls_with_stray_fd(stdout: &OwnedFd) -> Result<std::convert::Infallible, S
         // dup2 leaves the new fd without FD_CLOEXEC: a leak unless exec fixes it.
         dup2(null.as_raw_fd(), fd).map_err(show)?;
     }
+    // A preserved fd that arrived close-on-exec must still reach the program.
+    nix::fcntl::fcntl(
+        4,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(show)?;
     dup2(stdout.as_raw_fd(), 1).map_err(show)?;
     let process = process_from(json!({ "args": ["/bin/busybox", "ls", "/proc/self/fd"] }));
     let executable = process::resolve_executable(&process).map_err(show)?;

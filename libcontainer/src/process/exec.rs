@@ -79,9 +79,10 @@ fn check_executable(path: &Path) -> Result<(), Errno> {
     Ok(())
 }
 
-/// chdir(cwd); mark every fd from 3 + preserve_fds close-on-exec, so that no
-/// fd of the runtime reaches the container (CVE-2024-21626: a leaked host
-/// directory fd is a way out of the rootfs); then execve.
+/// chdir(cwd); make fds 3 .. 3 + preserve_fds inheritable and mark every fd
+/// above them close-on-exec, so that no fd of the runtime reaches the
+/// container (CVE-2024-21626: a leaked host directory fd is a way out of
+/// the rootfs); then execve.
 pub fn exec(
     process: &Process,
     executable: &CStr,
@@ -92,7 +93,9 @@ pub fn exec(
         cwd: cwd.to_path_buf(),
         reason: format!("chdir: {errno}"),
     })?;
-    mark_cloexec_from(3 + preserve_fds)?;
+    let first_closed = 3u32.saturating_add(preserve_fds);
+    keep_open_across_exec(3..first_closed);
+    mark_cloexec_from(first_closed)?;
     let args = to_cstrings("args", process.args().as_deref().unwrap_or_default())?;
     let env = to_cstrings("env", process.env().as_deref().unwrap_or_default())?;
     let Err(errno) = execve(executable, &args, &env);
@@ -101,6 +104,17 @@ pub fn exec(
         executable: executable.to_string_lossy().into_owned(),
         errno,
     })
+}
+
+/// The --preserve-fds fds may have come to us O_CLOEXEC (every fd rrun
+/// opens is); the container must get them. A hole in the range (EBADF) is
+/// not ours to fill, so errors are ignored.
+fn keep_open_across_exec(fds: std::ops::Range<u32>) {
+    for fd in fds {
+        // SAFETY: F_SETFD only changes the close-on-exec flag of one of our
+        // descriptor numbers; on a number that is not open it fails with EBADF.
+        unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, 0) };
+    }
 }
 
 /// close_range(first, ~0, CLOSE_RANGE_CLOEXEC): closing them outright would
