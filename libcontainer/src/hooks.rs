@@ -119,21 +119,31 @@ fn run_one(hook: &Hook, state_json: &[u8], phase: &str) -> Result<(), HookError>
             return Err(setup("pidfd_open", errno));
         }
     };
-    match wait(&pidfd, timeout).map_err(|errno| setup("waiting for it", errno))? {
+    let outcome = wait(&pidfd, timeout).map_err(|errno| setup("waiting for it", errno))?;
+    verdict(outcome, hook, phase)
+}
+
+/// Only a zero exit status is a success.
+fn verdict(outcome: Outcome, hook: &Hook, phase: &str) -> Result<(), HookError> {
+    let (phase, path) = (phase.to_string(), hook.path().clone());
+    match outcome {
         Outcome::Finished(WaitStatus::Exited(_, 0)) => Ok(()),
-        Outcome::Finished(WaitStatus::Exited(_, code)) => Err(HookError::Exited {
-            phase: phase.into(),
-            path,
-            code,
-        }),
+        Outcome::Finished(WaitStatus::Exited(_, code)) => {
+            Err(HookError::Exited { phase, path, code })
+        }
         Outcome::Finished(WaitStatus::Signaled(_, signal, _)) => Err(HookError::Signaled {
-            phase: phase.into(),
+            phase,
             path,
             signal,
         }),
-        Outcome::Finished(_) => Err(setup("unexpected wait status", Errno::EINVAL)),
+        Outcome::Finished(_) => Err(HookError::Setup {
+            phase,
+            path,
+            what: "unexpected wait status",
+            errno: Errno::EINVAL,
+        }),
         Outcome::TimedOut => Err(HookError::TimedOut {
-            phase: phase.into(),
+            phase,
             path,
             seconds: hook.timeout().unwrap_or_default(),
         }),
