@@ -1,21 +1,215 @@
 //! linux.sysctl: written under /proc/sys of the container.
-//! (stub until the process branch lands)
-use oci_spec::runtime::Spec;
+//!
+//! Only namespaced sysctls are allowed, as in runc: writing any other one
+//! from a container would change the host. [`validate`] runs at config
+//! time (in the runtime's namespaces), [`apply`] in the container init.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{stat, Mode};
+use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {
-    #[error("linux.sysctl {key}: {why}")]
-    Invalid { key: String, why: String },
+    #[error("sysctl {key:?} is not in a separate kernel namespace")]
+    NotNamespaced { key: String },
+    #[error("sysctl {key:?} needs a new {namespace} namespace in linux.namespaces")]
+    NeedsNamespace {
+        key: String,
+        namespace: &'static str,
+    },
+    #[error("sysctl {key:?} is not allowed in the host's {namespace} namespace")]
+    HostNamespace {
+        key: String,
+        namespace: &'static str,
+    },
+    #[error("sysctl {key:?}: invalid name")]
+    InvalidKey { key: String },
+    #[error("sysctl {key:?}: checking namespace {path:?}: {errno}")]
+    NamespacePath {
+        key: String,
+        path: String,
+        errno: Errno,
+    },
+    #[error("opening /proc/sys of the container: {0}")]
+    ProcSys(Errno),
+    #[error("/proc/sys of the container is not on procfs")]
+    NotProcfs,
+    #[error("sysctl {key:?}: opening /proc/sys/{path}: {errno}")]
+    Open {
+        key: String,
+        path: String,
+        errno: Errno,
+    },
+    #[error("sysctl {key:?}: writing {value:?}: {source}")]
+    Write {
+        key: String,
+        value: String,
+        source: std::io::Error,
+    },
 }
 
-pub fn validate(_spec: &Spec) -> Result<(), SysctlError> {
-    Ok(())
-}
-
-pub fn apply(spec: &Spec) -> Result<(), SysctlError> {
-    for (key, value) in spec.linux().as_ref().and_then(|l| l.sysctl().clone()).unwrap_or_default() {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|e| SysctlError::Invalid { key: key.clone(), why: e.to_string() })?;
+/// Checks that every linux.sysctl key is namespaced and that the config
+/// gives the container its own namespace of that kind.
+pub fn validate(spec: &Spec) -> Result<(), SysctlError> {
+    for key in sysctls(spec).keys() {
+        check_path(key)?;
+        let (kind, namespace) = namespace_of(key)?;
+        check_own_namespace(spec, key, kind, namespace)?;
     }
     Ok(())
+}
+
+/// Writes every linux.sysctl value to /proc/sys/<key, dots as slashes>.
+/// Runs in the container init, after pivot_root, so /proc is the
+/// container's; the file is opened beneath /proc/sys without following
+/// symlinks, and /proc/sys must really be procfs.
+pub fn apply(spec: &Spec) -> Result<(), SysctlError> {
+    let entries = sysctls(spec);
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let proc_sys = open_proc_sys()?;
+    // Sorted, so the order of writes does not depend on HashMap order.
+    let mut keys: Vec<&String> = entries.keys().collect();
+    keys.sort();
+    for key in keys {
+        write_one(&proc_sys, key, &entries[key])?;
+    }
+    Ok(())
+}
+
+fn sysctls(spec: &Spec) -> HashMap<String, String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|linux| linux.sysctl().clone())
+        .unwrap_or_default()
+}
+
+/// "net.ipv4.ip_forward" is /proc/sys/net/ipv4/ip_forward. A key with a
+/// slash is already a path ("net/ipv4/conf/eth0.100/forwarding": an
+/// interface name may contain dots), as runc accepts.
+fn path_of(key: &str) -> String {
+    if key.contains('/') {
+        key.to_string()
+    } else {
+        key.replace('.', "/")
+    }
+}
+
+/// The dotted form, to classify a key given as a path.
+fn dotted(key: &str) -> String {
+    if key.contains('/') {
+        key.replace('/', ".")
+    } else {
+        key.to_string()
+    }
+}
+
+/// No empty, "." or ".." component: the key must name a file below /proc/sys.
+fn check_path(key: &str) -> Result<(), SysctlError> {
+    let bad = |part: &str| part.is_empty() || part == "." || part == "..";
+    if path_of(key).split('/').any(bad) {
+        return Err(SysctlError::InvalidKey { key: key.into() });
+    }
+    Ok(())
+}
+
+/// Which namespace makes this sysctl private to the container (runc's list).
+fn namespace_of(key: &str) -> Result<(LinuxNamespaceType, &'static str), SysctlError> {
+    let name = dotted(key);
+    let ipc = ["kernel.msg", "kernel.sem", "kernel.shm", "fs.mqueue."];
+    if name.starts_with("net.") {
+        Ok((LinuxNamespaceType::Network, "net"))
+    } else if ipc.iter().any(|prefix| name.starts_with(prefix)) {
+        Ok((LinuxNamespaceType::Ipc, "ipc"))
+    } else if name == "kernel.hostname" || name == "kernel.domainname" {
+        Ok((LinuxNamespaceType::Uts, "uts"))
+    } else {
+        Err(SysctlError::NotNamespaced { key: key.into() })
+    }
+}
+
+/// The container must have a namespace of that kind: a new one, or one
+/// joined by path that is not the runtime's own (the host's).
+fn check_own_namespace(
+    spec: &Spec,
+    key: &str,
+    kind: LinuxNamespaceType,
+    namespace: &'static str,
+) -> Result<(), SysctlError> {
+    let entry = spec
+        .linux()
+        .as_ref()
+        .and_then(|linux| linux.namespaces().as_ref())
+        .and_then(|namespaces| namespaces.iter().find(|ns| ns.typ() == kind))
+        .ok_or_else(|| SysctlError::NeedsNamespace {
+            key: key.into(),
+            namespace,
+        })?;
+    let Some(path) = entry.path() else {
+        return Ok(());
+    };
+    let host = format!("/proc/self/ns/{namespace}");
+    if same_file(path, Path::new(&host), key)? {
+        return Err(SysctlError::HostNamespace {
+            key: key.into(),
+            namespace,
+        });
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path, key: &str) -> Result<bool, SysctlError> {
+    let stat_of = |path: &Path| {
+        stat(path).map_err(|errno| SysctlError::NamespacePath {
+            key: key.into(),
+            path: path.display().to_string(),
+            errno,
+        })
+    };
+    let (a, b) = (stat_of(a)?, stat_of(b)?);
+    Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+}
+
+fn open_proc_sys() -> Result<OwnedFd, SysctlError> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    let raw = open("/proc/sys", flags, Mode::empty()).map_err(SysctlError::ProcSys)?;
+    // SAFETY: open just returned this descriptor and nothing else owns it.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let fs = fstatfs(fd.as_fd()).map_err(SysctlError::ProcSys)?;
+    if fs.filesystem_type() != PROC_SUPER_MAGIC {
+        return Err(SysctlError::NotProcfs);
+    }
+    Ok(fd)
+}
+
+fn write_one(proc_sys: &OwnedFd, key: &str, value: &str) -> Result<(), SysctlError> {
+    check_path(key)?;
+    let path = path_of(key);
+    let how = OpenHow::new()
+        .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_TRUNC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let raw =
+        openat2(proc_sys.as_raw_fd(), path.as_str(), how).map_err(|errno| SysctlError::Open {
+            key: key.into(),
+            path: path.clone(),
+            errno,
+        })?;
+    // SAFETY: openat2 just returned this descriptor and nothing else owns it.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    // One write: a sysctl takes its value from a single write(2).
+    std::fs::File::from(fd)
+        .write_all(value.as_bytes())
+        .map_err(|source| SysctlError::Write {
+            key: key.into(),
+            value: value.into(),
+            source,
+        })
 }

@@ -1,39 +1,116 @@
-//! The container process's own attributes (stub until the process branch lands).
+//! The container process's own attributes, applied by the container init
+//! after pivot_root and before it waits for `start`, then the final execve.
+//!
+//! Order (called by `init::container`), as runc does:
+//! [`prepare`] (rlimits, oomScoreAdj, ioPriority, scheduler, personality,
+//! cwd check) → [`resolve_executable`] (so that `create` fails early) →
+//! [`drop_privileges`] (additionalGids, gid, uid with capabilities kept
+//! across setuid, umask, then the five capability sets, noNewPrivileges) →
+//! wait for start → startContainer hooks → [`exec`].
+
 pub mod attrs;
 pub mod exec;
 pub mod rlimits;
 pub mod user;
 
-use oci_spec::runtime::Process;
-use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use oci_spec::runtime::{LinuxPersonality, Process};
+
+pub use exec::{exec, resolve_executable};
+
+use crate::capabilities::{self, CapabilitiesError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("{what}: {errno}")]
-    Sys { what: String, errno: nix::errno::Errno },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("setting process.rlimits {rlimit} (soft {soft}, hard {hard}): {errno}")]
+    Rlimit {
+        rlimit: String,
+        soft: u64,
+        hard: u64,
+        errno: Errno,
+    },
+    #[error("writing process.oomScoreAdj {value} to /proc/self/oom_score_adj: {source}")]
+    OomScoreAdj { value: i32, source: std::io::Error },
+    #[error("setting process.ioPriority (class {class}, priority {priority}): {reason}")]
+    IoPriority {
+        class: String,
+        priority: i64,
+        reason: String,
+    },
+    #[error("setting process.scheduler (policy {policy}): {reason}")]
+    Scheduler { policy: String, reason: String },
+    #[error("setting linux.personality {what}: {reason}")]
+    Personality { what: String, reason: String },
+    #[error("process.cwd {cwd:?} in the container: {reason}")]
+    Cwd { cwd: PathBuf, reason: String },
+    #[error("process.args must name the program to run")]
+    NoArgs,
+    /// runc's wording, so that tools matching on it keep working.
+    #[error("exec: {name:?}: executable file not found in $PATH")]
+    ExecutableNotFound { name: String },
+    #[error("exec: {name:?}: {path:?}: {errno}")]
+    ExecutableUnusable {
+        name: String,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("setting process.user {what}: {errno}")]
+    User { what: String, errno: Errno },
+    #[error(transparent)]
+    Capabilities(#[from] CapabilitiesError),
+    #[error("setting process.noNewPrivileges: {0}")]
+    NoNewPrivileges(Errno),
+    #[error("marking file descriptors from {first} close-on-exec: {errno}")]
+    CloseRange { first: u32, errno: Errno },
+    #[error("process.{field} contains a NUL byte: {value:?}")]
+    NulByte { field: &'static str, value: String },
+    #[error("exec {arg0:?} ({executable:?}): {errno}")]
+    Exec {
+        arg0: String,
+        executable: String,
+        errno: Errno,
+    },
 }
 
-pub fn prepare(_p: &Process) -> Result<(), ProcessError> { Ok(()) }
-
-pub fn resolve_executable(p: &Process) -> Result<CString, ProcessError> {
-    let a0 = p.args().as_ref().and_then(|a| a.first()).cloned().unwrap_or_default();
-    if a0.contains('/') { return Ok(CString::new(a0).unwrap()); }
-    for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let c = format!("{dir}/{a0}");
-        if std::path::Path::new(&c).exists() { return Ok(CString::new(c).unwrap()); }
+/// Applies what must be in place before privileges are dropped: rlimits
+/// (raising a hard limit needs CAP_SYS_RESOURCE), oomScoreAdj, ioPriority,
+/// scheduler, `linux.personality`, and checks that `cwd` exists.
+///
+/// `personality` is `spec.linux.personality`: the spec keeps it outside
+/// `process`, but it is an attribute of the process like the others.
+pub fn prepare(
+    process: &Process,
+    personality: Option<&LinuxPersonality>,
+) -> Result<(), ProcessError> {
+    if let Some(limits) = process.rlimits() {
+        rlimits::apply(limits)?;
     }
-    Err(ProcessError::Invalid(format!("exec: {a0:?}: executable file not found in $PATH")))
+    if let Some(value) = process.oom_score_adj() {
+        attrs::set_oom_score_adj(value)?;
+    }
+    if let Some(priority) = process.io_priority() {
+        attrs::set_io_priority(priority)?;
+    }
+    if let Some(scheduler) = process.scheduler() {
+        attrs::set_scheduler(scheduler)?;
+    }
+    if let Some(personality) = personality {
+        attrs::set_personality(personality)?;
+    }
+    attrs::check_cwd(process.cwd())
 }
 
-pub fn drop_privileges(_p: &Process) -> Result<(), ProcessError> { Ok(()) }
-
-pub fn exec(p: &Process, exe: &CStr, preserved: u32) -> Result<std::convert::Infallible, ProcessError> {
-    crate::utils::cloexec_from(3 + preserved).map_err(|errno| ProcessError::Sys { what: "close_range".into(), errno })?;
-    if let Err(errno) = nix::unistd::chdir(p.cwd()) { return Err(ProcessError::Sys { what: "chdir".into(), errno }); }
-    let args: Vec<CString> = p.args().iter().flatten().map(|a| CString::new(a.as_str()).unwrap()).collect();
-    let env: Vec<CString> = p.env().iter().flatten().map(|a| CString::new(a.as_str()).unwrap()).collect();
-    let errno = nix::unistd::execve(exe, &args, &env).unwrap_err();
-    Err(ProcessError::Sys { what: format!("exec {:?}", exe), errno })
+/// Becomes the container user and leaves only the capabilities asked for:
+/// additionalGids, gid, uid (capabilities kept across the uid change),
+/// umask, the five capability sets, then noNewPrivileges.
+pub fn drop_privileges(process: &Process) -> Result<(), ProcessError> {
+    user::switch_user(process.user())?;
+    user::set_umask(process.user().umask());
+    capabilities::apply(process.capabilities().as_ref())?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivileges)?;
+    }
+    Ok(())
 }
