@@ -28,6 +28,8 @@ pub fn main(channel_fd: OwnedFd) -> ! {
 }
 
 fn run(chan: &Channel) -> Result<(), InitError> {
+    // A readable name in ps (the exec path was /proc/self/fd/N).
+    let _ = nix::sys::prctl::set_name(c"rrun:init");
     // Nobody in the container may ptrace us or open our /proc files.
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
     let (msg, fds) = chan.recv::<Message>()?;

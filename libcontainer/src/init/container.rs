@@ -99,7 +99,8 @@ fn build(
     set_hostnames(spec, plan)?;
     sysctl::apply(spec)?;
     rootfs::finalize(&ctx)?;
-    process::prepare(process)?;
+    let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
+    process::prepare(process, personality)?;
     let executable = process::resolve_executable(process)?;
     process::drop_privileges(process)?;
     chan.send(&Message::Ready, &[])?;
