@@ -37,7 +37,7 @@ json_string() {
     for ((i = 0; i < ${#s}; i++)); do
         c=${s:i:1}
         case $c in
-            '\') out+='\\' ;;
+            \\) out+="\\\\" ;;
             '"') out+='\"' ;;
             $'\n') out+='\n' ;;
             $'\t') out+='\t' ;;

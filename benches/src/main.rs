@@ -152,7 +152,7 @@ fn prepare_runtimes(
 fn measure(options: &Options, runtimes: &mut [Runtime]) -> Result<Vec<Samples>> {
     let state_ids = runtimes
         .iter_mut()
-        .map(create_parked)
+        .map(|rt| create_parked(rt).with_context(|| format!("{}: create for state", rt.name)))
         .collect::<Result<Vec<_>>>()?;
     let mut samples: Vec<Samples> = runtimes.iter().map(|_| Samples::default()).collect();
     let total = WARMUP_ROUNDS + options.runs;
@@ -164,9 +164,14 @@ fn measure(options: &Options, runtimes: &mut [Runtime]) -> Result<Vec<Samples>> 
             let i = (round + k) % runtimes.len();
             let (rt, state_id) = (&mut runtimes[i], state_ids[i].as_str());
             let s = &mut samples[i];
-            let (run, run_rss) = run_and_delete(rt)?;
-            let (lifecycle, create_rss) = create_start_wait_delete(rt)?;
-            let state = rt.invoke(&["state", state_id])?;
+            let name = rt.name.clone();
+            let (run, run_rss) =
+                run_and_delete(rt).with_context(|| format!("{name}: run + delete"))?;
+            let (lifecycle, create_rss) = create_start_wait_delete(rt)
+                .with_context(|| format!("{name}: create + start + wait + delete"))?;
+            let state = rt
+                .invoke(&["state", state_id])
+                .with_context(|| format!("{name}: state"))?;
             if round >= WARMUP_ROUNDS {
                 s.run_ms.push(run);
                 s.run_rss_kib.push(run_rss as f64);
