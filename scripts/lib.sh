@@ -1,6 +1,12 @@
 # shellcheck shell=bash
 # Shared helpers of the scripts in this folder; source it, don't run it.
 
+# apt-get, dpkg and runc live in sbin, which a non-login root shell may lack.
+case ":$PATH:" in
+    *:/usr/sbin:*) ;;
+    *) export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;;
+esac
+
 # Everything here installs into the host and creates containers: root only.
 require_root() {
     if [ "$(id -u)" -ne 0 ]; then
