@@ -16,4 +16,4 @@ cargo build --release -p rrun -p rrun-bench
 for peer in runc crun; do
     command -v "$peer" >/dev/null 2>&1 || echo "note: $peer not installed, not measured"
 done
-exec target/release/rrun-bench "$@"
+exec "$target"/release/rrun-bench "$@"

@@ -13,7 +13,7 @@ if [ -z "${RUNTIME:-}" ]; then
     ensure_c_toolchain
     ensure_cargo
     cargo build --release -p rrun
-    RUNTIME=target/release/rrun
+    RUNTIME="$target"/release/rrun
 fi
 
 tmp=$(mktemp -d /tmp/rrun-demo.XXXXXX)

@@ -7,6 +7,10 @@ case ":$PATH:" in
     *) export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;;
 esac
 
+# Where cargo puts what it builds (the scripts run from the repository root).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+target=${CARGO_TARGET_DIR:-target}
+
 # Everything here installs into the host and creates containers: root only.
 require_root() {
     if [ "$(id -u)" -ne 0 ]; then

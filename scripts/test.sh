@@ -66,8 +66,8 @@ build_checker() {
 run_conformance() {
     local runc
     runc=$(command -v runc)
-    target/release/rrun-conformance --runtime rrun=target/release/rrun --runtime runc="$runc" \
-        --checker target/x86_64-unknown-linux-gnu/release/rrun-checker
+    "$target"/release/rrun-conformance --runtime rrun="$target"/release/rrun --runtime runc="$runc" \
+        --checker "$target"/x86_64-unknown-linux-gnu/release/rrun-checker
 }
 
 leftover_mounts() {

@@ -37,7 +37,8 @@ fn workspace_dir() -> PathBuf {
 const USAGE: &str = "usage: rrun-bench [--runs N] [--runtime NAME=PATH]... [--make-bundle PATH]
   --runs N             measured rounds per runtime (default 30)
   --runtime NAME=PATH  a runtime to measure (repeatable; default:
-                       rrun=<workspace>/target/release/rrun, runc=runc, crun=crun)
+                       rrun=<workspace>/target/release/rrun (or under $CARGO_TARGET_DIR),
+                       runc=runc, crun=crun)
   --make-bundle PATH   the bundle script (default: <workspace>/scripts/make-bundle.sh)";
 
 fn parse_options() -> Result<Options> {
@@ -71,7 +72,9 @@ fn parse_options() -> Result<Options> {
         bail!("--runs must be at least 1");
     }
     if options.runtimes.is_empty() {
-        let rrun = workspace_dir().join("target/release/rrun");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| workspace_dir().join("target"), PathBuf::from);
+        let rrun = target.join("release/rrun");
         options.runtimes = vec![
             ("rrun".into(), rrun.to_string_lossy().into_owned()),
             ("runc".into(), "runc".into()),
