@@ -1,0 +1,125 @@
+//! The private world the benchmark runs in: a mount namespace where a hybrid
+//! host looks like pure cgroup v1, and the cgroup parent directories that
+//! the runtimes create on our behalf.
+
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const HYBRID_UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+/// Leading directory of every container's cgroupsPath.
+pub const CGROUP_PARENT: &str = "rrun-bench";
+
+/// How the cgroups looked once we were inside our namespace.
+pub enum CgroupView {
+    /// The host was hybrid; its empty cgroup2 mount is hidden from us.
+    HybridShownAsV1,
+    /// Nothing to hide (pure v1 or pure v2).
+    AsHost,
+}
+
+/// Moves this (still single-threaded) process into a private mount
+/// namespace and, on a hybrid host, hides the cgroup2 mount.
+///
+/// crun 1.8 refuses hybrid hosts, so every runtime is measured in the same
+/// v1-only view for a fair comparison. The cgroup2 mount is replaced by an
+/// empty tmpfs rather than just unmounted: crun still writes a `cgroup.procs`
+/// file there, and that must land in a throwaway filesystem, not in the
+/// host's /sys/fs/cgroup tmpfs under the hidden mount.
+pub fn enter_private_mount_namespace() -> Result<CgroupView> {
+    unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS)")?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("making / private (mount MS_REC|MS_PRIVATE)")?;
+    if !is_hybrid()? {
+        return Ok(CgroupView::AsHost);
+    }
+    umount2(HYBRID_UNIFIED, MntFlags::MNT_DETACH)
+        .with_context(|| format!("umount {HYBRID_UNIFIED}"))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("rrun-bench"),
+        HYBRID_UNIFIED,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .with_context(|| format!("mount tmpfs on {HYBRID_UNIFIED}"))?;
+    Ok(CgroupView::HybridShownAsV1)
+}
+
+fn is_hybrid() -> Result<bool> {
+    let root = statfs(CGROUP_ROOT).with_context(|| format!("statfs {CGROUP_ROOT}"))?;
+    if root.filesystem_type() != TMPFS_MAGIC {
+        return Ok(false);
+    }
+    match statfs(HYBRID_UNIFIED) {
+        Ok(fs) => Ok(fs.filesystem_type() == CGROUP2_SUPER_MAGIC),
+        Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Err(e) => bail!("statfs {HYBRID_UNIFIED}: {e}"),
+    }
+}
+
+/// The `<hierarchy>/rrun-bench` directories that did not exist before the
+/// benchmark; only those are removed at the end.
+pub struct CgroupParents {
+    ours: Vec<PathBuf>,
+}
+
+impl CgroupParents {
+    pub fn record() -> Result<Self> {
+        let ours = parent_candidates()?
+            .into_iter()
+            .filter(|p| !p.exists())
+            .collect();
+        Ok(Self { ours })
+    }
+
+    /// rmdir (never recursive: a non-empty cgroup is a leak to report).
+    pub fn remove(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for dir in self.ours.iter().filter(|p| p.exists()) {
+            if let Err(e) = fs::remove_dir(dir) {
+                problems.push(format!("rmdir {}: {e}", dir.display()));
+            }
+        }
+        problems
+    }
+}
+
+/// `/sys/fs/cgroup/rrun-bench` on cgroup v2, `/sys/fs/cgroup/<hierarchy>/rrun-bench`
+/// for every mounted cgroup (v1) hierarchy otherwise.
+fn parent_candidates() -> Result<Vec<PathBuf>> {
+    let root = Path::new(CGROUP_ROOT);
+    if is_cgroup_fs(root) {
+        return Ok(vec![root.join(CGROUP_PARENT)]);
+    }
+    let entries = fs::read_dir(root).with_context(|| format!("read_dir {CGROUP_ROOT}"))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("read_dir {CGROUP_ROOT}"))?
+            .path();
+        if is_cgroup_fs(&path) {
+            found.push(path.join(CGROUP_PARENT));
+        }
+    }
+    Ok(found)
+}
+
+fn is_cgroup_fs(path: &Path) -> bool {
+    statfs(path).is_ok_and(|fs| {
+        let kind = fs.filesystem_type();
+        kind == CGROUP_SUPER_MAGIC || kind == CGROUP2_SUPER_MAGIC
+    })
+}

@@ -1,0 +1,245 @@
+//! One runtime under test: its binary, its own state root and bundle, and
+//! the timed invocations of its CLI.
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::{self, File};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::isolation::CGROUP_PARENT;
+
+/// What one CLI invocation cost.
+pub struct Invocation {
+    pub elapsed: Duration,
+    /// Peak RSS of the runtime process and the children it waited for.
+    pub max_rss_kib: u64,
+}
+
+pub struct Runtime {
+    pub name: String,
+    pub exe: PathBuf,
+    /// `<tmp>/<name>`: state root, bundle, pid file and command log.
+    dir: PathBuf,
+    config: serde_json::Value,
+    next_id: usize,
+    /// Containers that may exist and need `delete --force` at the end.
+    pub live: Vec<String>,
+}
+
+impl Runtime {
+    /// Builds `<tmp>/<name>/bundle` (args `/bin/true`) with make-bundle.sh.
+    pub fn prepare(name: &str, exe: PathBuf, tmp: &Path, make_bundle: &Path) -> Result<Self> {
+        let dir = tmp.join(name);
+        let bundle = dir.join("bundle");
+        fs::create_dir_all(dir.join("state"))
+            .with_context(|| format!("mkdir {}", dir.display()))?;
+        let status = Command::new(make_bundle)
+            .arg(&bundle)
+            .arg("/bin/true")
+            .env("BUNDLE_HOSTNAME", name)
+            .status()
+            .with_context(|| format!("running {}", make_bundle.display()))?;
+        if !status.success() {
+            bail!(
+                "{} {} failed: {status}",
+                make_bundle.display(),
+                bundle.display()
+            );
+        }
+        let config_path = bundle.join("config.json");
+        let text = fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?;
+        let config = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", config_path.display()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            exe,
+            dir,
+            config,
+            next_id: 0,
+            live: Vec::new(),
+        })
+    }
+
+    pub fn version(&self) -> String {
+        let out = Command::new(&self.exe)
+            .arg("--version")
+            .stderr(Stdio::null())
+            .output();
+        let text = out
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        text.lines()
+            .next()
+            .unwrap_or("version unknown")
+            .trim()
+            .to_owned()
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.join("bundle")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("init.pid")
+    }
+
+    /// A fresh container id whose config has its own absolute cgroupsPath
+    /// `/rrun-bench/<runtime>-<n>`.
+    pub fn new_container(&mut self) -> Result<String> {
+        let id = format!("{}-{}", self.name, self.next_id);
+        self.next_id += 1;
+        self.config["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{id}").into();
+        let path = self.bundle().join("config.json");
+        let text = serde_json::to_string_pretty(&self.config).context("serializing config.json")?;
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        self.live.push(id.clone());
+        Ok(id)
+    }
+
+    pub fn forget(&mut self, id: &str) {
+        self.live.retain(|live| live != id);
+    }
+
+    /// `<exe> --root <state> <args…>`, timed, must exit 0. The container's
+    /// own stdio goes to the same log file, never to a pipe we would block on.
+    pub fn invoke(&self, args: &[&str]) -> Result<Invocation> {
+        let log_path = self.dir.join("last-command.log");
+        let log =
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let mut command = Command::new(&self.exe);
+        command.arg("--root").arg(self.dir.join("state")).args(args);
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let started = Instant::now();
+        let (status, max_rss_kib) = spawn_and_wait(&mut command)
+            .with_context(|| format!("{} {}", self.exe.display(), args.join(" ")))?;
+        let elapsed = started.elapsed();
+        if !status.success() {
+            let output = fs::read_to_string(&log_path).unwrap_or_default();
+            bail!(
+                "{} {} failed ({status}): {}",
+                self.name,
+                args.join(" "),
+                output.trim()
+            );
+        }
+        Ok(Invocation {
+            elapsed,
+            max_rss_kib,
+        })
+    }
+
+    pub fn bundle_arg(&self) -> String {
+        self.bundle().to_string_lossy().into_owned()
+    }
+
+    pub fn read_init_pid(&self) -> Result<Pid> {
+        let path = self.pid_file();
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let pid = text
+            .trim()
+            .parse()
+            .with_context(|| format!("bad pid in {}", path.display()))?;
+        Ok(Pid::from_raw(pid))
+    }
+}
+
+/// Exit status of a finished command, decoded from wait4().
+pub struct ExitStatus(libc::c_int);
+
+impl ExitStatus {
+    fn success(&self) -> bool {
+        libc::WIFEXITED(self.0) && libc::WEXITSTATUS(self.0) == 0
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if libc::WIFEXITED(self.0) {
+            write!(f, "exit code {}", libc::WEXITSTATUS(self.0))
+        } else {
+            write!(f, "killed by signal {}", libc::WTERMSIG(self.0))
+        }
+    }
+}
+
+/// Spawns and reaps with wait4() rather than Child::wait(), to get the
+/// child's rusage (its peak RSS) along with its status.
+fn spawn_and_wait(command: &mut Command) -> Result<(ExitStatus, u64)> {
+    let child = command.spawn().context("spawn")?;
+    let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is a plain C struct of integers; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are to live, writable locals of the right types.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let errno = Errno::last();
+        if errno != Errno::EINTR {
+            bail!("wait4({pid}): {errno}");
+        }
+    }
+    let max_rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    Ok((ExitStatus(status), max_rss_kib))
+}
+
+/// A pidfd of a created container's init, opened before `start` so that
+/// the wait is for exactly that process even if its pid is later reused.
+pub struct InitHandle {
+    pid: Pid,
+    pidfd: OwnedFd,
+}
+
+impl InitHandle {
+    pub fn open(pid: Pid) -> Result<Self> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+        if fd < 0 {
+            bail!("pidfd_open({pid}): {}", Errno::last());
+        }
+        let fd = i32::try_from(fd).context("pidfd out of range")?;
+        // SAFETY: fd was just returned by pidfd_open and is owned by nobody else.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self { pid, pidfd })
+    }
+
+    /// Blocks until the init exits, then reaps it if it is our child (we are
+    /// a child subreaper, so orphaned inits are).
+    pub fn wait_for_exit(self) -> Result<()> {
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => bail!("poll(pidfd of {}): {e}", self.pid),
+            }
+        }
+        match waitpid(self.pid, None) {
+            Ok(_) | Err(Errno::ECHILD) => Ok(()),
+            Err(e) => bail!("waitpid({}): {e}", self.pid),
+        }
+    }
+}
+
+/// Reaps every exited child (helper processes the runtimes left to their
+/// caller's reaper), without blocking on live ones.
+pub fn reap_exited_children() {
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}

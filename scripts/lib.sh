@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# Shared helpers of the scripts in this folder; source it, don't run it.
+
+# apt-get, dpkg and runc live in sbin, which a non-login root shell may lack.
+case ":$PATH:" in
+    *:/usr/sbin:*) ;;
+    *) export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" ;;
+esac
+
+# Where cargo puts what it builds (the scripts run from the repository root).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+target=${CARGO_TARGET_DIR:-target}
+
+# Everything here installs into the host and creates containers: root only.
+require_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$0: run me as root (I install packages and create containers)" >&2
+        exit 1
+    fi
+}
+
+package_installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+# Installs the Debian packages that are missing; does nothing when all are
+# there, so the scripts stay fast and idempotent on a prepared machine.
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        package_installed "$pkg" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+}
+
+# Linking Rust binaries needs a C compiler driver and libc's crt files and
+# static archives (the conformance checker is linked with +crt-static).
+ensure_c_toolchain() {
+    local pkgs=(libc6-dev)
+    command -v cc >/dev/null 2>&1 || pkgs+=(gcc)
+    ensure_packages "${pkgs[@]}"
+}
+
+# The Rust toolchain comes from rustup; a non-login shell may not have it on PATH.
+ensure_cargo() {
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+        export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "$0: cargo not found: install the Rust toolchain with rustup first" >&2
+        exit 1
+    fi
+    # 2 cores: one build at a time, each with at most 2 jobs.
+    export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
+}

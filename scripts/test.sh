@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order, stopping at the first failure:
+# packages, fmt, clippy, release build, cargo test (as root, real
+# containers), the conformance suite against rrun and runc, and a check
+# that nothing was left behind. Ends with "N passed, N failed".
+#
+#   ./scripts/test.sh            # as root, on Debian 12
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+export DEBIAN_FRONTEND=noninteractive
+
+STEPS=(
+    "install packages"
+    "cargo fmt"
+    "cargo clippy"
+    "cargo build --release"
+    "cargo test"
+    "build static conformance checker"
+    "conformance suite"
+    "nothing left behind"
+)
+passed=0
+failed=0
+current=""
+
+# On any exit: name the failed step, list the ones not run, summarise.
+report() {
+    local rc=$?
+    if [ -n "$current" ]; then
+        failed=$((failed + 1))
+        echo "FAILED step: $current (exit status $rc)"
+        local not_run=("${STEPS[@]:$((passed + failed))}")
+        [ ${#not_run[@]} -eq 0 ] || printf 'not run:%s\n' "$(printf ' [%s]' "${not_run[@]}")"
+    fi
+    echo "$passed passed, $failed failed"
+}
+trap report EXIT
+
+# step NAME COMMAND...: runs COMMAND; under set -e a failure ends the script
+# right here, and the EXIT trap reports NAME.
+step() {
+    current=$1
+    shift
+    echo
+    echo "==> [$((passed + 1))/${#STEPS[@]}] $current"
+    "$@"
+    passed=$((passed + 1))
+    current=""
+}
+
+install_packages() {
+    # busybox-static: the test rootfs; runc, crun: test oracles and bench
+    # peers; util-linux: nsenter; iproute2: ip; gcc, libc6-dev: linking.
+    ensure_packages busybox-static runc crun util-linux iproute2 gcc libc6-dev
+    ensure_cargo
+    cargo fmt --version
+    cargo clippy --version
+}
+
+build_checker() {
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p conformance \
+        --bin rrun-checker --target x86_64-unknown-linux-gnu
+}
+
+run_conformance() {
+    local runc
+    runc=$(command -v runc)
+    "$target"/release/rrun-conformance --runtime rrun="$target"/release/rrun --runtime runc="$runc" \
+        --checker "$target"/x86_64-unknown-linux-gnu/release/rrun-checker
+}
+
+leftover_mounts() {
+    grep -E 'rrun|bundle|conformance' /proc/self/mountinfo || true
+}
+
+leftover_cgroups() {
+    find /sys/fs/cgroup -maxdepth 3 -type d \( -name '*rrun*' -o -name '*conformance*' \) \
+        2>/dev/null || true
+}
+
+# Processes whose name starts with rrun (comm is cut at 15 characters).
+leftover_processes() {
+    local comm_file comm
+    for comm_file in /proc/[0-9]*/comm; do
+        comm=$(cat "$comm_file" 2>/dev/null) || continue
+        case $comm in
+            rrun*) echo "pid ${comm_file//[^0-9]/}: $comm" ;;
+        esac
+    done
+}
+
+check_leftovers() {
+    local mounts cgroups processes
+    mounts=$(leftover_mounts)
+    cgroups=$(leftover_cgroups)
+    processes=$(leftover_processes)
+    [ -z "$mounts" ] || printf 'leftover mounts:\n%s\n' "$mounts"
+    [ -z "$cgroups" ] || printf 'leftover cgroups:\n%s\n' "$cgroups"
+    [ -z "$processes" ] || printf 'leftover processes:\n%s\n' "$processes"
+    [ -z "$mounts$cgroups$processes" ]
+}
+
+require_root
+step "install packages" install_packages
+step "cargo fmt" cargo fmt --all --check
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo build --release" cargo build --release --workspace
+step "cargo test" cargo test --workspace
+step "build static conformance checker" build_checker
+step "conformance suite" run_conformance
+step "nothing left behind" check_leftovers
