@@ -175,10 +175,17 @@ impl Cgroup {
         if self.path.parent() != Some(Path::new("/rrun")) {
             return;
         }
-        for h in PROBE_HIERARCHIES
-            .iter()
-            .chain(["cpuacct", "cpuset", "blkio", "net_cls", "perf_event", "hugetlb"].iter())
-        {
+        for h in PROBE_HIERARCHIES.iter().chain(
+            [
+                "cpuacct",
+                "cpuset",
+                "blkio",
+                "net_cls",
+                "perf_event",
+                "hugetlb",
+            ]
+            .iter(),
+        ) {
             // Fails harmlessly with ENOTEMPTY/EBUSY while other containers use it.
             let _ = std::fs::remove_dir(Path::new(CGROUP_ROOT).join(h).join("rrun"));
         }

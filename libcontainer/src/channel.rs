@@ -78,7 +78,12 @@ impl Channel {
                 Ok(n) => sent += n,
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
-                Err(e) => return Err(ChannelError::Sys { op: "sendmsg", errno: e }),
+                Err(e) => {
+                    return Err(ChannelError::Sys {
+                        op: "sendmsg",
+                        errno: e,
+                    })
+                }
             }
         }
         Ok(())
@@ -108,24 +113,28 @@ impl Channel {
             } else {
                 None
             };
-            let msg = match recvmsg::<()>(
-                self.as_raw_fd(),
-                &mut iov,
-                cmsg,
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(msg) => msg,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
-                Err(e) => return Err(ChannelError::Sys { op: "recvmsg", errno: e }),
-            };
+            let msg =
+                match recvmsg::<()>(self.as_raw_fd(), &mut iov, cmsg, MsgFlags::MSG_CMSG_CLOEXEC) {
+                    Ok(msg) => msg,
+                    Err(Errno::EINTR) => continue,
+                    Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+                    Err(e) => {
+                        return Err(ChannelError::Sys {
+                            op: "recvmsg",
+                            errno: e,
+                        })
+                    }
+                };
             if msg.bytes == 0 {
                 return Err(ChannelError::Closed);
             }
             for c in msg.cmsgs().map_err(sys("recvmsg"))? {
                 if let ControlMessageOwned::ScmRights(raw) = c {
                     // SAFETY: SCM_RIGHTS installed these fds in our table just now.
-                    fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
                 }
             }
             got += msg.bytes;
@@ -165,8 +174,13 @@ mod tests {
         // The frame is larger than a socket buffer: send from another thread.
         let (msg, fds) = std::thread::scope(|s| {
             s.spawn(|| {
-                a.send(&Message::Error { message: big.clone() }, &[devnull.as_raw_fd()])
-                    .unwrap()
+                a.send(
+                    &Message::Error {
+                        message: big.clone(),
+                    },
+                    &[devnull.as_raw_fd()],
+                )
+                .unwrap()
             });
             b.recv::<Message>().unwrap()
         });

@@ -77,7 +77,7 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<Spec, ConfigError> {
     serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
         field: match e.path().to_string() {
-            p if p == "." => "top level".to_string(),
+            p if p == "." || p == "?" => "top level".to_string(),
             p => p,
         },
         why: e.inner().to_string(),
@@ -90,12 +90,8 @@ fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         .as_ref()
         .ok_or_else(|| invalid("root", "missing"))?;
     let path = bundle.join(root.path());
-    let canonical = std::fs::canonicalize(&path).map_err(|e| {
-        invalid(
-            "root.path",
-            format!("{}: {}", path.display(), io_errno(&e)),
-        )
-    })?;
+    let canonical = std::fs::canonicalize(&path)
+        .map_err(|e| invalid("root.path", format!("{}: {}", path.display(), io_errno(&e))))?;
     if !canonical.is_dir() {
         return Err(invalid(
             "root.path",
@@ -130,7 +126,10 @@ fn validate_process(spec: &Spec) -> Result<(), ConfigError> {
         .as_ref()
         .ok_or_else(|| invalid("process", "missing: a container needs a process to run"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(invalid("process.args", "must name at least the program to run"));
+        return Err(invalid(
+            "process.args",
+            "must name at least the program to run",
+        ));
     }
     if !process.cwd().is_absolute() {
         return Err(invalid(
@@ -201,7 +200,7 @@ fn validate_linux(spec: &Spec) -> Result<(), ConfigError> {
         if !seen.insert(ns.typ()) {
             return Err(invalid(
                 format!("linux.namespaces[{i}].type"),
-                format!("namespace type {:?} appears twice", ns.typ()),
+                format!("namespace type {} appears twice", ns.typ()),
             ));
         }
         if let Some(path) = ns.path() {
@@ -223,7 +222,11 @@ fn validate_linux(spec: &Spec) -> Result<(), ConfigError> {
     let gid_maps = linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if (uid_maps || gid_maps) && !has_ns(LinuxNamespaceType::User) {
         return Err(invalid(
-            if uid_maps { "linux.uidMappings" } else { "linux.gidMappings" },
+            if uid_maps {
+                "linux.uidMappings"
+            } else {
+                "linux.gidMappings"
+            },
             "id mappings need a user namespace in linux.namespaces",
         ));
     }
@@ -250,8 +253,14 @@ fn validate_linux(spec: &Spec) -> Result<(), ConfigError> {
     if let Some(p) = linux.rootfs_propagation() {
         if !matches!(
             p.as_str(),
-            "" | "shared" | "slave" | "private" | "unbindable" | "rshared" | "rslave"
-                | "rprivate" | "runbindable"
+            "" | "shared"
+                | "slave"
+                | "private"
+                | "unbindable"
+                | "rshared"
+                | "rslave"
+                | "rprivate"
+                | "runbindable"
         ) {
             return Err(invalid(
                 "linux.rootfsPropagation",
@@ -271,7 +280,10 @@ fn validate_linux(spec: &Spec) -> Result<(), ConfigError> {
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
         (
             "linux.mountLabel",
-            linux.mount_label().as_deref().is_some_and(|l| !l.is_empty()),
+            linux
+                .mount_label()
+                .as_deref()
+                .is_some_and(|l| !l.is_empty()),
         ),
     ] {
         if set {
@@ -336,6 +348,9 @@ mod tests {
             spec_json("{}").replace("1.0.2", "2.0.0").as_bytes(),
         )
         .unwrap();
-        assert!(validate(&spec).unwrap_err().to_string().contains("ociVersion"));
+        assert!(validate(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("ociVersion"));
     }
 }

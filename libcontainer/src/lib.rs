@@ -23,3 +23,6 @@ pub mod terminal;
 pub mod utils;
 
 pub use container::Container;
+
+/// The runtime spec version rrun implements (the state's `ociVersion`).
+pub const OCI_VERSION: &str = "1.2.0";

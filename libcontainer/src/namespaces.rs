@@ -113,7 +113,9 @@ pub fn unshare_time(linux: Option<&Linux>) -> Result<(), NamespaceError> {
     let path = Path::new("/proc/self/timens_offsets");
     nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
         .map_err(sys("unshare(CLONE_NEWTIME)", path))?;
-    let offsets = linux.and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let offsets = linux
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
     let mut text = String::new();
     for (clock, off) in &offsets {
         text.push_str(&format!(

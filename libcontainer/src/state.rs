@@ -110,7 +110,11 @@ impl State {
         OciState {
             oci_version: &self.oci_version,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -178,7 +182,11 @@ impl StateDir {
             errno,
         };
         if let Err(e) = std::fs::create_dir_all(root) {
-            return Err(sys("mkdir", root, Errno::from_raw(e.raw_os_error().unwrap_or(0))));
+            return Err(sys(
+                "mkdir",
+                root,
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            ));
         }
         match nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o711)) {
             Ok(()) => {}
@@ -220,14 +228,13 @@ impl StateDir {
                 })
             }
         };
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
-            StateError::Sys {
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Sys {
                 id: id.to_string(),
                 op: "flock",
                 path: path.clone(),
                 errno,
-            }
-        })?;
+            })?;
         Ok(StateDir {
             id: id.to_string(),
             path,

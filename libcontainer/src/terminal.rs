@@ -83,11 +83,18 @@ fn slave_path(master: &OwnedFd) -> Result<String, TerminalError> {
 fn bind_console(slave: &str) -> Result<(), TerminalError> {
     let console = PathBuf::from("/dev/console");
     if !console.exists() {
-        std::fs::File::create(&console)
-            .map_err(|e| sys("create", "/dev/console")(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        std::fs::File::create(&console).map_err(|e| {
+            sys("create", "/dev/console")(Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        })?;
     }
-    nix::mount::mount(Some(slave), &console, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(sys("bind mount onto", "/dev/console"))
+    nix::mount::mount(
+        Some(slave),
+        &console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys("bind mount onto", "/dev/console"))
 }
 
 fn send_master(socket: &OwnedFd, master: &OwnedFd) -> Result<(), TerminalError> {

@@ -162,6 +162,17 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// `close_range(first, ~0, 0)`: close every fd from `first` up.
+pub fn close_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only closes our own fds; the caller owns none of
+    // them through a Rust handle (it runs before anything opens them).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 pub fn cstring(s: &str) -> Result<CString, Errno> {
     CString::new(s).map_err(|_| Errno::EINVAL)
 }

@@ -26,7 +26,10 @@ fn main() {
     let result = runtime.block_on(drive_containers());
     drop(runtime);
     let after = CallerView::now();
-    assert_eq!(before, after, "the library changed the caller's process state");
+    assert_eq!(
+        before, after,
+        "the library changed the caller's process state"
+    );
     match result {
         Ok(()) => println!("embed: 1 passed, 0 failed"),
         Err(e) => {
@@ -57,9 +60,7 @@ impl CallerView {
             .unwrap();
         let mask = nix::sys::signal::SigSet::thread_get_mask().unwrap();
         let sigmask = (1..32)
-            .filter(|&n| {
-                nix::sys::signal::Signal::try_from(n).is_ok_and(|s| mask.contains(s))
-            })
+            .filter(|&n| nix::sys::signal::Signal::try_from(n).is_ok_and(|s| mask.contains(s)))
             .collect();
         CallerView {
             cwd: std::env::current_dir().unwrap(),
@@ -127,20 +128,28 @@ async fn drive_containers() -> Result<(), String> {
     let all_reported = async {
         loop {
             let waiting = notify.notified();
-            if expected.keys().all(|p| exits.lock().unwrap().contains_key(p)) {
+            if expected
+                .keys()
+                .all(|p| exits.lock().unwrap().contains_key(p))
+            {
                 break;
             }
             waiting.await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(300), all_reported).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(300), all_reported)
+        .await
+        .is_err()
+    {
         errors.push("not every container's exit reached the reaper".to_string());
     }
     let seen = exits.lock().unwrap().clone();
     for (pid, code) in &expected {
         match seen.get(pid).map(Vec::as_slice) {
             Some([got]) if got == code => {}
-            other => errors.push(format!("init {pid}: expected exit {code} once, reaper saw {other:?}")),
+            other => errors.push(format!(
+                "init {pid}: expected exit {code} once, reaper saw {other:?}"
+            )),
         }
     }
     for n in 0..CONTAINERS {
@@ -150,17 +159,24 @@ async fn drive_containers() -> Result<(), String> {
     }
     let left = std::fs::read_dir(&root).map(|d| d.count()).unwrap_or(0);
     if left != 0 {
-        errors.push(format!("{left} state directories left under {}", root.display()));
+        errors.push(format!(
+            "{left} state directories left under {}",
+            root.display()
+        ));
     }
     for n in 0..CONTAINERS {
-        let cg = Path::new("/sys/fs/cgroup/pids").join(format!("rrun-embed-{}-{n}", std::process::id()));
+        let cg =
+            Path::new("/sys/fs/cgroup/pids").join(format!("rrun-embed-{}-{n}", std::process::id()));
         if cg.exists() {
             errors.push(format!("cgroup {} left behind", cg.display()));
         }
     }
     let _ = std::fs::remove_dir_all(&work);
     if expected.len() != CONTAINERS {
-        errors.push(format!("only {} of {CONTAINERS} containers started", expected.len()));
+        errors.push(format!(
+            "only {} of {CONTAINERS} containers started",
+            expected.len()
+        ));
     }
     if errors.is_empty() {
         Ok(())

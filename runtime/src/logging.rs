@@ -43,14 +43,10 @@ pub fn init(path: Option<&Path>, format: Format, debug: bool) {
     let _ = tracing::subscriber::set_global_default(LineSubscriber);
 }
 
-/// Log an error and print it on stderr (once, when stderr is the log).
+/// Log an error, and print it on stderr as one plain line.
 pub fn error(msg: &str) {
-    let logged_to_file = write_line(Level::ERROR, msg);
-    if !logged_to_file {
-        eprintln!("rrun: {msg}");
-    } else {
-        eprintln!("{msg}");
-    }
+    write_line(Level::ERROR, msg);
+    eprintln!("{msg}");
 }
 
 /// Returns whether the line went to a log file.
@@ -107,7 +103,9 @@ impl Subscriber for LineSubscriber {
         // libcgroups warns about every v1 controller this host lacks; those
         // lines only matter when debugging.
         let max = match LOGGER.get() {
-            Some(l) if metadata.target().starts_with("libcgroups") && l.max_level < Level::DEBUG => {
+            Some(l)
+                if metadata.target().starts_with("libcgroups") && l.max_level < Level::DEBUG =>
+            {
                 Level::ERROR
             }
             Some(l) => l.max_level,

@@ -9,7 +9,11 @@ use libcontainer::container::{self, CreateOptions};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "rrun", about = "rrun: an OCI container runtime", disable_version_flag = true)]
+#[command(
+    name = "rrun",
+    about = "rrun: an OCI container runtime",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/run/rrun")]
@@ -125,7 +129,7 @@ fn main() {
 fn print_version() {
     println!("rrun version {}", env!("CARGO_PKG_VERSION"));
     println!("commit: {}", env!("RRUN_COMMIT"));
-    println!("spec: 1.2.0");
+    println!("spec: {}", libcontainer::OCI_VERSION);
 }
 
 fn create_options(root: &std::path::Path, args: CreateArgs) -> CreateOptions {
@@ -203,7 +207,11 @@ fn print_table(all: &[container::Listed]) {
         "OWNER".into(),
     ]];
     for c in all {
-        let pid = if c.status == libcontainer::state::Status::Stopped { 0 } else { c.state.pid };
+        let pid = if c.status == libcontainer::state::Status::Stopped {
+            0
+        } else {
+            c.state.pid
+        };
         rows.push([
             c.state.id.clone(),
             pid.to_string(),
@@ -214,7 +222,13 @@ fn print_table(all: &[container::Listed]) {
         ]);
     }
     let widths: Vec<usize> = (0..6)
-        .map(|i| rows.iter().map(|r| r[i].len() + 3).max().unwrap_or(0).max(12))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
         .collect();
     for row in rows {
         let mut line = String::new();

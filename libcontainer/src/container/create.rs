@@ -103,7 +103,11 @@ fn create_in(
     drop(theirs);
 
     let cgroup = Cgroup::open(&cgroup_path)?;
-    let resources = config.spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let resources = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
     let joined = cgroup.join_and_apply(bootstrap.id() as i32, resources);
     if cgroup_created {
         cleanup.cgroup = Some(cgroup);
@@ -135,7 +139,7 @@ fn create_in(
     cleanup.init = Some(pidfd);
 
     let mut state = State {
-        oci_version: config.spec.version().clone(),
+        oci_version: crate::OCI_VERSION.to_string(),
         id: id.clone(),
         status: Status::Creating,
         pid,
@@ -165,8 +169,11 @@ fn create_in(
 /// The FIFO `start` writes to. We open its read end (non-blocking, so the
 /// open does not wait for a writer) and hand it to the init.
 fn make_exec_fifo(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
-    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622))
-        .map_err(ContainerError::sys(id, "mkfifo", path.display()))?;
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o622)).map_err(ContainerError::sys(
+        id,
+        "mkfifo",
+        path.display(),
+    ))?;
     let fd = nix::fcntl::open(
         path,
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -235,7 +242,10 @@ fn serve_init(chan: &Channel, config: &Config, state: &State) -> Result<(), Cont
                 let json = state.hook_json(Status::Creating);
                 if let Some(hooks) = config.spec.hooks() {
                     #[allow(deprecated)]
-                    for (list, phase) in [(hooks.prestart(), "prestart"), (hooks.create_runtime(), "createRuntime")] {
+                    for (list, phase) in [
+                        (hooks.prestart(), "prestart"),
+                        (hooks.create_runtime(), "createRuntime"),
+                    ] {
                         hook_runner::run_hooks(list.as_deref().unwrap_or_default(), &json, phase)
                             .map_err(ContainerError::Setup)?;
                     }

@@ -18,7 +18,11 @@ pub fn parse_signal(s: &str) -> Result<i32, ContainerError> {
         return Err(ContainerError::BadSignal(s.to_string()));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&name)
         .map(|sig| sig as i32)
         .map_err(|_| ContainerError::BadSignal(s.to_string()))

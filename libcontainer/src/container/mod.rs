@@ -32,7 +32,11 @@ pub enum ContainerError {
     Channel(#[from] crate::channel::ChannelError),
     /// The status does not allow the operation; runc's words.
     #[error("{message}")]
-    WrongStatus { id: String, status: Status, message: String },
+    WrongStatus {
+        id: String,
+        status: Status,
+        message: String,
+    },
     #[error("container {id}: {op} {path}: {errno}")]
     Sys {
         id: String,

@@ -24,12 +24,18 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
         Status::Stopped => return Err(refuse("cannot start a container that has stopped")),
         Status::Running => return Err(refuse("cannot start an already running container")),
         other => {
-            return Err(refuse(&format!("cannot start a container in the {other} state")))
+            return Err(refuse(&format!(
+                "cannot start a container in the {other} state"
+            )))
         }
     }
     let fifo_path = dir.fifo_path();
     let fifo = open_fifo_writer(id, &fifo_path)?;
-    nix::unistd::write(&fifo, b"0").map_err(ContainerError::sys(id, "write", fifo_path.display()))?;
+    nix::unistd::write(&fifo, b"0").map_err(ContainerError::sys(
+        id,
+        "write",
+        fifo_path.display(),
+    ))?;
     let _ = std::fs::remove_file(&fifo_path);
     state.status = Status::Running;
     dir.save(&state)?;

@@ -34,7 +34,9 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
     let (msg, fds) = chan.recv::<Message>()?;
     let Message::Bootstrap(config) = msg else {
-        return Err(InitError::Protocol(format!("expected bootstrap, got {msg:?}")));
+        return Err(InitError::Protocol(format!(
+            "expected bootstrap, got {msg:?}"
+        )));
     };
     let plan = Plan::new(&config.spec);
     plan.join_all()?;
@@ -42,8 +44,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         namespaces::unshare_time(config.spec.linux().as_ref())?;
     }
     // The init waits for EOF on this pipe: its id maps are written by then.
-    let (maps_done_r, maps_done_w) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
+    let (maps_done_r, maps_done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     let flags = plan.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64;
     // SAFETY: the bootstrap is single-threaded: it is a freshly executed
     // process that has started no thread.

@@ -22,7 +22,8 @@ struct InitFds {
 impl InitFds {
     fn split(config: &BootstrapConfig, fds: Vec<OwnedFd>) -> Result<InitFds, InitError> {
         let layout = &config.fds;
-        let wanted = usize::from(layout.exec_fifo) + usize::from(layout.console_socket) + layout.preserved;
+        let wanted =
+            usize::from(layout.exec_fifo) + usize::from(layout.console_socket) + layout.preserved;
         if fds.len() != wanted {
             return Err(InitError::Protocol(format!(
                 "expected {wanted} fds with the bootstrap message, got {}",
@@ -88,7 +89,11 @@ fn build(
     rootfs::prepare(&ctx)?;
     let state = exchange_state_for_hooks(chan, spec)?;
     let spec_hooks = spec.hooks().as_ref();
-    run_hooks(spec_hooks.and_then(|h| h.create_container().as_deref()), &state, "createContainer")?;
+    run_hooks(
+        spec_hooks.and_then(|h| h.create_container().as_deref()),
+        &state,
+        "createContainer",
+    )?;
     rootfs::pivot(&ctx)?;
     if process.terminal() == Some(true) {
         let socket = fds.console_socket.as_ref().ok_or_else(|| {
@@ -104,7 +109,11 @@ fn build(
     let executable = process::resolve_executable(process)?;
     process::drop_privileges(process)?;
     chan.send(&Message::Ready, &[])?;
-    Ok(Ready { fds, state, executable })
+    Ok(Ready {
+        fds,
+        state,
+        executable,
+    })
 }
 
 fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infallible, InitError> {
@@ -112,7 +121,11 @@ fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infalli
         wait_for_start(fifo)?;
     }
     let hooks = config.spec.hooks().as_ref();
-    run_hooks(hooks.and_then(|h| h.start_container().as_deref()), &ready.state, "startContainer")?;
+    run_hooks(
+        hooks.and_then(|h| h.start_container().as_deref()),
+        &ready.state,
+        "startContainer",
+    )?;
     let preserved = place_preserved_fds(&ready.fds.preserved)?;
     exec(process_of(config)?, &ready.executable, preserved)
 }
@@ -138,29 +151,41 @@ fn exec(
 fn become_root_of_user_ns() -> Result<(), InitError> {
     let root_gid = nix::unistd::Gid::from_raw(0);
     let root_uid = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(sys("setresgid(0) in the user namespace"))?;
-    nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(sys("setresuid(0) in the user namespace"))?;
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .map_err(sys("setresgid(0) in the user namespace"))?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .map_err(sys("setresuid(0) in the user namespace"))?;
     Ok(())
 }
 
 /// prestart and createRuntime hooks run in the caller (runtime namespace);
 /// ask for them, and get the state JSON for our own hooks back. Skipped
 /// entirely when the config has no hooks.
-fn exchange_state_for_hooks(chan: &Channel, spec: &oci_spec::runtime::Spec) -> Result<String, InitError> {
+fn exchange_state_for_hooks(
+    chan: &Channel,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<String, InitError> {
     let Some(h) = spec.hooks() else {
         return Ok(String::new());
     };
     #[allow(deprecated)]
-    let any = [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()]
-        .iter()
-        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()));
+    let any = [
+        h.prestart(),
+        h.create_runtime(),
+        h.create_container(),
+        h.start_container(),
+    ]
+    .iter()
+    .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()));
     if !any {
         return Ok(String::new());
     }
     chan.send(&Message::RunCreateRuntimeHooks, &[])?;
     match chan.recv::<Message>()?.0 {
         Message::Resume { state } => Ok(state),
-        other => Err(InitError::Protocol(format!("expected resume, got {other:?}"))),
+        other => Err(InitError::Protocol(format!(
+            "expected resume, got {other:?}"
+        ))),
     }
 }
 
@@ -214,7 +239,11 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
         let mut byte = [0u8; 1];
         match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
             Ok(1) => return Ok(()),
-            Ok(_) => return Err(InitError::Protocol("exec.fifo closed without a start".into())),
+            Ok(_) => {
+                return Err(InitError::Protocol(
+                    "exec.fifo closed without a start".into(),
+                ))
+            }
             Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(sys("read exec.fifo")(e)),
         }

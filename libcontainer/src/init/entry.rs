@@ -27,6 +27,11 @@ pub fn run_if_requested() {
                 CHANNEL_FD,
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
             );
+            // Whatever else the caller leaked to us (fds without
+            // close-on-exec, a jobserver pipe...) would be held open by the
+            // init until start: close it. Everything we need arrives over
+            // the channel.
+            let _ = crate::utils::close_from(CHANNEL_FD as u32 + 1);
             super::bootstrap::main(fd)
         }
         Some(STAGE_HOOKS) => super::hook_runner::main(),

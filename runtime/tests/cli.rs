@@ -1,0 +1,492 @@
+//! The `rrun` command line against real containers (as root): output and
+//! exit codes, the lifecycle and its state JSON next to runc's, 200
+//! sequential runs, invalid configs, and that nothing is ever left behind.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
+
+/// A busybox bundle and a state root of its own, removed on drop together
+/// with anything a test left (containers are force-deleted first).
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+    cgroup: String,
+}
+
+impl Bundle {
+    fn new(name: &str, args: &[&str]) -> Bundle {
+        let dir = std::env::temp_dir().join(format!("rrun-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for d in ["proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
+        for applet in ["sh", "true", "sleep", "echo", "cat"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let cgroup = format!("/rrun-cli-{name}-{}", std::process::id());
+        let bundle = Bundle {
+            root: dir.join("state"),
+            dir,
+            cgroup,
+        };
+        bundle.write_config(&bundle.config(args));
+        bundle
+    }
+
+    /// The config `runc spec` would write, trimmed to what busybox needs.
+    fn config(&self, args: &[&str]) -> Value {
+        json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "hostname": "rrun-test",
+            "process": {
+                "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": args,
+                "env": ["PATH=/bin", "TERM=xterm"],
+                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                "noNewPrivileges": true
+            },
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}
+            ],
+            "linux": {
+                "cgroupsPath": self.cgroup,
+                "resources": {"pids": {"limit": 64}},
+                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"]
+            }
+        })
+    }
+
+    fn write_config(&self, config: &Value) {
+        std::fs::write(self.dir.join("config.json"), config.to_string()).unwrap();
+    }
+
+    /// Run rrun with stdout and stderr in files, not pipes: a created
+    /// container inherits them and holds them open, as runc's does.
+    fn rrun(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(RRUN);
+        cmd.arg("--root").arg(&self.root).args(args);
+        output_via_files(cmd, &self.dir)
+    }
+
+    fn bundle_arg(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn state_dirs(&self) -> usize {
+        std::fs::read_dir(&self.root)
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    fn cgroup_exists(&self) -> bool {
+        ["pids", "memory", "cpu", "devices", "freezer"]
+            .iter()
+            .any(|h| {
+                Path::new("/sys/fs/cgroup")
+                    .join(h)
+                    .join(&self.cgroup[1..])
+                    .exists()
+            })
+    }
+
+    fn mounts_left(&self) -> bool {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        mountinfo.contains(self.dir.to_str().unwrap())
+    }
+
+    /// Nothing of any container of this bundle remains.
+    fn assert_clean(&self, what: &str) {
+        assert_eq!(self.state_dirs(), 0, "{what}: a state directory was left");
+        assert!(
+            !self.cgroup_exists(),
+            "{what}: cgroup {} was left",
+            self.cgroup
+        );
+        assert!(!self.mounts_left(), "{what}: a mount was left");
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = entry.file_name();
+            let _ = self.rrun(&["delete", "--force", id.to_str().unwrap()]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn output_via_files(mut cmd: Command, dir: &Path) -> Output {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    output
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn run_prints_the_output_and_exits_with_the_process_code() {
+    let b = Bundle::new("exit", &["sh", "-c", "echo hello from $(hostname); exit 3"]);
+    let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), "exit3"]);
+    assert_eq!(
+        stdout(&out),
+        "hello from rrun-test\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(3));
+    b.assert_clean("run");
+}
+
+#[test]
+fn run_reports_a_signal_death_as_128_plus_signal() {
+    let b = Bundle::new("signal", &["sh", "-c", "kill -9 $$"]);
+    // Without a pid namespace: pid 1 of a namespace cannot SIGKILL itself.
+    let mut config = b.config(&["sh", "-c", "kill -9 $$"]);
+    config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    b.write_config(&config);
+    let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), "sig"]);
+    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
+}
+
+fn state_of(b: &Bundle, id: &str) -> Value {
+    let out = b.rrun(&["state", id]);
+    assert!(out.status.success(), "state {id}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn lifecycle_walks_created_running_stopped_gone() {
+    let b = Bundle::new("lifecycle", &["sleep", "1000"]);
+    let pid_file = b.dir.join("init.pid");
+    let out = b.rrun(&[
+        "create",
+        "--bundle",
+        &b.bundle_arg(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "lc",
+    ]);
+    assert!(out.status.success(), "create: {}", stderr(&out));
+    let state = state_of(&b, "lc");
+    assert_eq!(state["status"], "created");
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(state["pid"], pid);
+    assert!(b.cgroup_exists());
+
+    assert!(b.rrun(&["start", "lc"]).status.success());
+    assert_eq!(state_of(&b, "lc")["status"], "running");
+    let again = b.rrun(&["start", "lc"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("cannot start an already running container"));
+    let delete = b.rrun(&["delete", "lc"]);
+    assert!(
+        !delete.status.success(),
+        "delete of a running container must fail"
+    );
+    assert!(
+        stderr(&delete).contains("is not stopped: running"),
+        "{}",
+        stderr(&delete)
+    );
+
+    assert!(b.rrun(&["kill", "lc", "KILL"]).status.success());
+    wait_until_stopped(&b, "lc");
+    let state = state_of(&b, "lc");
+    assert_eq!(state["pid"], 0);
+    let kill = b.rrun(&["kill", "lc", "TERM"]);
+    assert!(!kill.status.success());
+    assert!(
+        stderr(&kill).contains("container not running"),
+        "{}",
+        stderr(&kill)
+    );
+
+    assert!(b.rrun(&["delete", "lc"]).status.success());
+    let gone = b.rrun(&["state", "lc"]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        stderr(&gone).contains("container does not exist"),
+        "{}",
+        stderr(&gone)
+    );
+    assert_eq!(b.rrun(&["delete", "lc"]).status.code(), Some(1));
+    assert_eq!(b.rrun(&["delete", "--force", "lc"]).status.code(), Some(0));
+    b.assert_clean("lifecycle");
+}
+
+/// The init was SIGKILLed; its reaper (pid 1 here) collects it shortly.
+/// Wait for that through a pidfd, not by sleeping.
+fn wait_until_stopped(b: &Bundle, id: &str) {
+    let pid = state_of(b, id)["pid"].as_i64().unwrap() as i32;
+    if pid != 0 {
+        if let Ok(fd) = libcontainer::utils::pidfd_open(pid) {
+            let _ = libcontainer::utils::pidfd_wait_exit(&fd, -1);
+        }
+    }
+    assert_eq!(state_of(b, id)["status"], "stopped");
+}
+
+#[test]
+fn state_fields_match_runc_for_the_same_bundle() {
+    let Ok(runc) = which("runc") else {
+        eprintln!("runc is not installed: skipped");
+        return;
+    };
+    let b = Bundle::new("vsrunc", &["sleep", "1000"]);
+    let runc_root = b.dir.join("runc-state");
+    let runc = |args: &[&str]| {
+        let mut cmd = Command::new(&runc);
+        cmd.arg("--root").arg(&runc_root).args(args);
+        output_via_files(cmd, &b.dir)
+    };
+    for (phase, rrun_args, runc_args) in [
+        (
+            "create",
+            vec!["create", "--bundle", &b.bundle_arg(), "x"],
+            vec!["create", "--bundle", &b.bundle_arg(), "y"],
+        ),
+        ("start", vec!["start", "x"], vec!["start", "y"]),
+    ] {
+        assert!(b.rrun(&rrun_args).status.success(), "rrun {phase}");
+        // The two containers share the bundle: give runc its own cgroup.
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(b.dir.join("config.json")).unwrap())
+                .unwrap();
+        config["linux"]["cgroupsPath"] = json!(format!("{}-runc", b.cgroup));
+        b.write_config(&config);
+        assert!(
+            runc(&runc_args).status.success(),
+            "runc {phase}: {}",
+            stderr(&runc(&["state", "y"]))
+        );
+        config["linux"]["cgroupsPath"] = json!(b.cgroup);
+        b.write_config(&config);
+        let ours = state_of(&b, "x");
+        let theirs: Value = serde_json::from_slice(&runc(&["state", "y"]).stdout).unwrap();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&ours), keys(&theirs), "{phase}: state keys differ");
+        // ociVersion is each runtime's own spec version (runc 1.1: 1.0.2-dev).
+        for field in ["status", "bundle", "rootfs", "owner"] {
+            assert_eq!(ours[field], theirs[field], "{phase}: field {field}");
+        }
+    }
+    let _ = runc(&["delete", "--force", "y"]);
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn two_hundred_sequential_runs_leave_nothing_behind() {
+    let b = Bundle::new("seq", &["/bin/true"]);
+    for n in 0..200 {
+        let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), &format!("seq{n}")]);
+        assert_eq!(out.status.code(), Some(0), "run {n}: {}", stderr(&out));
+    }
+    b.assert_clean("200 runs");
+}
+
+/// A change that breaks a config.
+type Mutation = Box<dyn Fn(&mut Value)>;
+
+/// Each broken config: exit 1, exactly one error line naming the problem,
+/// and no state directory, cgroup or mount left.
+#[test]
+fn invalid_configs_fail_with_one_line_and_leave_nothing() {
+    let b = Bundle::new("invalid", &["/bin/true"]);
+    let good = b.config(&["/bin/true"]);
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "root.path missing",
+            Box::new(|c| c["root"]["path"] = json!("nope")),
+            "root.path",
+        ),
+        (
+            "unknown namespace",
+            Box::new(|c| c["linux"]["namespaces"][0]["type"] = json!("bogus")),
+            "linux.namespaces[0].type",
+        ),
+        (
+            "namespace twice",
+            Box::new(|c| c["linux"]["namespaces"][1]["type"] = json!("pid")),
+            "appears twice",
+        ),
+        (
+            "uid mappings without user ns",
+            Box::new(|c| {
+                c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])
+            }),
+            "linux.uidMappings",
+        ),
+        (
+            "unknown rlimit",
+            Box::new(|c| c["process"]["rlimits"][0]["type"] = json!("RLIMIT_BOGUS")),
+            "process.rlimits[0].type",
+        ),
+        (
+            "unknown mount type",
+            Box::new(|c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/mnt", "type": "nosuchfs", "source": "none"}))
+            }),
+            "nosuchfs",
+        ),
+        (
+            "no args",
+            Box::new(|c| c["process"]["args"] = json!([])),
+            "process.args",
+        ),
+        (
+            "missing binary",
+            Box::new(|c| c["process"]["args"] = json!(["/bin/nope"])),
+            "/bin/nope",
+        ),
+        (
+            "seccomp",
+            Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})),
+            "linux.seccomp",
+        ),
+        (
+            "bad version",
+            Box::new(|c| c["ociVersion"] = json!("2.0.0")),
+            "ociVersion",
+        ),
+    ];
+    for (name, mutate, expect) in cases {
+        let mut config = good.clone();
+        mutate(&mut config);
+        b.write_config(&config);
+        let out = b.rrun(&["create", "--bundle", &b.bundle_arg(), "bad"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: not one line: {err}");
+        assert!(
+            err.contains(expect),
+            "{name}: {err:?} does not name {expect:?}"
+        );
+        b.assert_clean(name);
+    }
+    std::fs::write(b.dir.join("config.json"), "{not json").unwrap();
+    let out = b.rrun(&["create", "--bundle", &b.bundle_arg(), "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("config.json"), "{}", stderr(&out));
+    b.assert_clean("bad JSON");
+}
+
+#[test]
+fn errors_go_to_the_log_as_runc_json_lines() {
+    let b = Bundle::new("log", &["/bin/true"]);
+    let log = b.dir.join("log.json");
+    let out = Command::new(RRUN)
+        .args([
+            "--root",
+            b.root.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "kill",
+            "nope",
+            "9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("container does not exist"),
+        "{last}"
+    );
+    assert!(last["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn version_prints_the_lines_dockerd_reads() {
+    let out = Command::new(RRUN).arg("--version").output().unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("rrun version "), "{text}");
+    assert!(lines[1].starts_with("commit: "), "{text}");
+    assert!(lines[2].starts_with("spec: 1."), "{text}");
+}
+
+#[test]
+fn list_tolerates_other_runtimes_state_directories() {
+    let b = Bundle::new("list", &["sleep", "1000"]);
+    std::fs::create_dir_all(b.root.join("foreign/x")).unwrap();
+    std::fs::write(
+        b.root.join("foreign/state.json"),
+        r#"{"some":"other runtime"}"#,
+    )
+    .unwrap();
+    assert!(b
+        .rrun(&["create", "--bundle", &b.bundle_arg(), "mine"])
+        .status
+        .success());
+    let out = b.rrun(&["list", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], "mine");
+    assert_eq!(list[0]["status"], "created");
+    let table = stdout(&b.rrun(&["list"]));
+    assert!(table.starts_with("ID "), "{table}");
+    assert!(
+        b.rrun(&["delete", "mine"]).status.success(),
+        "delete of a created container"
+    );
+    std::fs::remove_dir_all(b.root.join("foreign")).unwrap();
+    b.assert_clean("list");
+}
