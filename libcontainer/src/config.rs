@@ -74,14 +74,58 @@ fn io_errno(e: &std::io::Error) -> Errno {
 /// Parse with the JSON path of the field that failed in the error.
 pub fn parse(path: &Path, data: &[u8]) -> Result<Spec, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
+    match serde_path_to_error::deserialize(de) {
+        Ok(spec) => Ok(spec),
+        Err(e) if e.path().to_string().starts_with("process.capabilities") => {
+            parse_dropping_unknown_capabilities(path, data)
+        }
+        Err(e) => Err(parse_error(path, e)),
+    }
+}
+
+fn parse_error<E: std::fmt::Display>(path: &Path, e: serde_path_to_error::Error<E>) -> ConfigError {
+    ConfigError::Parse {
         path: path.to_path_buf(),
         field: match e.path().to_string() {
             p if p == "." || p == "?" => "top level".to_string(),
             p => p,
         },
         why: e.inner().to_string(),
-    })
+    }
+}
+
+/// The spec: a capability that cannot be mapped to the kernel's is logged
+/// as a warning, and runtimes should not fail for it. oci-spec refuses
+/// unknown names, so those are taken out (with a warning) before parsing.
+/// Only configs that have such a name pay for the second pass.
+fn parse_dropping_unknown_capabilities(path: &Path, data: &[u8]) -> Result<Spec, ConfigError> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            field: "top level".into(),
+            why: e.to_string(),
+        })?;
+    if let Some(sets) = value
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for (set, names) in sets.iter_mut() {
+            if let Some(names) = names.as_array_mut() {
+                names.retain(|name| {
+                    let known =
+                        serde_json::from_value::<oci_spec::runtime::Capability>(name.clone())
+                            .is_ok();
+                    if !known {
+                        tracing::warn!(
+                            "process.capabilities.{set}: unknown capability {name}: skipped"
+                        );
+                    }
+                    known
+                });
+            }
+        }
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| parse_error(path, e))
 }
 
 fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
@@ -139,10 +183,11 @@ fn validate_process(spec: &Spec) -> Result<(), ConfigError> {
     }
     let mut seen = HashSet::new();
     for (i, rlimit) in process.rlimits().iter().flatten().enumerate() {
-        if !seen.insert(format!("{:?}", rlimit.typ())) {
+        let name = serde_json::to_string(&rlimit.typ()).unwrap_or_default();
+        if !seen.insert(name.clone()) {
             return Err(invalid(
                 format!("process.rlimits[{i}].type"),
-                format!("{:?} appears twice", rlimit.typ()),
+                format!("{name} appears twice"),
             ));
         }
         if rlimit.soft() > rlimit.hard() {
@@ -332,6 +377,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("linux.uidMappings"), "{err}");
+    }
+
+    #[test]
+    fn unknown_capabilities_are_skipped_not_fatal() {
+        let json = spec_json("{}").replace(
+            r#""cwd":"/""#,
+            r#""cwd":"/","capabilities":{"bounding":["CAP_KILL","CAP_NOPE"]}"#,
+        );
+        let spec = parse(Path::new("c"), json.as_bytes()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 
     #[test]

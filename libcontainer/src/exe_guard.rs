@@ -40,7 +40,7 @@ pub struct GuardedExe {
 
 impl GuardedExe {
     pub fn new() -> Result<GuardedExe, ExeGuardError> {
-        match read_only_mount() {
+        match read_only_mount(c"/proc/self/exe") {
             Ok(fd) => Ok(GuardedExe {
                 fd,
                 kind: GuardKind::ReadOnlyMount,
@@ -72,7 +72,8 @@ fn check(ret: libc::c_long, op: &'static str) -> Result<libc::c_long, ExeGuardEr
     Ok(ret)
 }
 
-fn read_only_mount() -> Result<OwnedFd, ExeGuardError> {
+/// `path` seen through a detached read-only bind mount of itself.
+fn read_only_mount(path: &std::ffi::CStr) -> Result<OwnedFd, ExeGuardError> {
     const OPEN_TREE_CLONE: libc::c_uint = 1;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     #[repr(C)]
@@ -87,7 +88,7 @@ fn read_only_mount() -> Result<OwnedFd, ExeGuardError> {
         libc::syscall(
             libc::SYS_open_tree,
             libc::AT_FDCWD,
-            c"/proc/self/exe".as_ptr(),
+            path.as_ptr(),
             OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
         )
     };
@@ -174,8 +175,16 @@ mod tests {
 
     #[test]
     fn read_only_mount_refuses_writes() {
-        let fd = read_only_mount().expect("open_tree needs root");
-        assert_not_writable(&fd);
+        // A file nobody executes (our own image would answer ETXTBSY first).
+        let path = std::env::temp_dir().join(format!("rrun-exe-guard-{}", std::process::id()));
+        std::fs::write(&path, b"not running").unwrap();
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        let fd = read_only_mount(&c_path).expect("open_tree needs root");
+        let res = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EROFS));
     }
 
     #[test]

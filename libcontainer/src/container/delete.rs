@@ -60,7 +60,9 @@ fn run_poststop(state: &State) {
         return;
     };
     let json = state.hook_json(Status::Stopped);
-    if let Err(e) = hook_runner::run_hooks(&hooks, &json, "poststop") {
-        tracing::warn!("container {}: {e}", state.id);
+    if let Err(e) = hook_runner::run_all_hooks(&hooks, &json, "poststop") {
+        for line in e.lines() {
+            tracing::warn!("container {}: {line}", state.id);
+        }
     }
 }

@@ -45,8 +45,10 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     drop(fifo);
     if let Some(hooks) = state.hooks.as_ref().and_then(|h| h.poststart().clone()) {
         let json = state.hook_json(Status::Running);
-        if let Err(e) = hook_runner::run_hooks(&hooks, &json, "poststart") {
-            tracing::warn!("container {id}: {e}");
+        if let Err(e) = hook_runner::run_all_hooks(&hooks, &json, "poststart") {
+            for line in e.lines() {
+                tracing::warn!("container {id}: {line}");
+            }
         }
     }
     Ok(())

@@ -13,6 +13,9 @@ use std::process::{Command, Stdio};
 #[derive(Serialize, Deserialize)]
 struct Request {
     phase: String,
+    /// poststart and poststop: a failing hook is a warning and the
+    /// remaining hooks still run (runtime spec, "Lifecycle").
+    keep_going: bool,
     hooks: Vec<Hook>,
     state: String,
 }
@@ -22,14 +25,25 @@ struct Reply {
     error: Option<String>,
 }
 
-/// Run `hooks` with `state` on their stdin; the error says which hook
-/// failed and how.
+/// Run `hooks` with `state` on their stdin, stopping at the first failure;
+/// the error says which hook failed and how.
 pub fn run_hooks(hooks: &[Hook], state: &str, phase: &str) -> Result<(), String> {
+    run(hooks, state, phase, false)
+}
+
+/// Run every hook even when some fail (poststart, poststop); the error
+/// lists the failures, one per line, for the caller to log as warnings.
+pub fn run_all_hooks(hooks: &[Hook], state: &str, phase: &str) -> Result<(), String> {
+    run(hooks, state, phase, true)
+}
+
+fn run(hooks: &[Hook], state: &str, phase: &str, keep_going: bool) -> Result<(), String> {
     if hooks.is_empty() {
         return Ok(());
     }
     let request = serde_json::to_vec(&Request {
         phase: phase.to_string(),
+        keep_going,
         hooks: hooks.to_vec(),
         state: state.to_string(),
     })
@@ -56,6 +70,22 @@ pub fn run_hooks(hooks: &[Hook], state: &str, phase: &str) -> Result<(), String>
     }
 }
 
+fn run_requested(req: &Request) -> Option<String> {
+    let state = req.state.as_bytes();
+    if !req.keep_going {
+        return crate::hooks::run(&req.hooks, state, &req.phase)
+            .err()
+            .map(|e| e.to_string());
+    }
+    let failures: Vec<String> = req
+        .hooks
+        .iter()
+        .filter_map(|h| crate::hooks::run(std::slice::from_ref(h), state, &req.phase).err())
+        .map(|e| e.to_string())
+        .collect();
+    (!failures.is_empty()).then(|| failures.join("\n"))
+}
+
 /// The helper's side. Its stdout is the reply pipe; the hooks write their
 /// own output to our stderr instead, so that it cannot garble the reply.
 pub fn main() -> ! {
@@ -77,9 +107,7 @@ pub fn main() -> ! {
                 error: Some(format!("hook runner: bad request: {e}")),
             },
             Ok(req) => Reply {
-                error: crate::hooks::run(&req.hooks, req.state.as_bytes(), &req.phase)
-                    .err()
-                    .map(|e| e.to_string()),
+                error: run_requested(&req),
             },
         },
     };

@@ -161,7 +161,7 @@ pub fn create_device(
     // The umask must not narrow the mode: chmod after mknod.
     match nix::sys::stat::mknodat(Some(dir.as_raw_fd()), name, node.kind, Mode::empty(), dev) {
         Ok(()) => {}
-        Err(Errno::EEXIST) => return Ok(()),
+        Err(Errno::EEXIST) => return check_existing(dir.as_raw_fd(), name, node, dev),
         // Without CAP_MKNOD (a user namespace the caller did not tell us
         // about, or a restricted bounding set) the host node still works.
         Err(Errno::EPERM) => return bind_host_device(root, node),
@@ -183,6 +183,31 @@ pub fn create_device(
         AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(|e| RootfsError::sys("chown", &node.path, e))
+}
+
+/// The spec: a file already at a device's path that is not that device is
+/// an error (never silently replaced, never silently kept).
+fn check_existing(
+    dir: std::os::fd::RawFd,
+    name: &std::ffi::OsStr,
+    node: &DeviceNode,
+    dev: libc::dev_t,
+) -> Result<(), RootfsError> {
+    let st = nix::sys::stat::fstatat(Some(dir), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| RootfsError::sys("stat", &node.path, e))?;
+    let kind =
+        nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT;
+    let same_node =
+        kind == node.kind && (kind == nix::sys::stat::SFlag::S_IFIFO || st.st_rdev == dev);
+    if same_node {
+        return Ok(());
+    }
+    Err(RootfsError::Invalid(format!(
+        "linux.devices: {} exists and is not the requested device {}:{}",
+        node.path.display(),
+        node.major,
+        node.minor
+    )))
 }
 
 /// The host's node at the same path, bound onto an empty file.

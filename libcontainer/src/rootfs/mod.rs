@@ -72,7 +72,12 @@ impl RootfsError {
 /// Before pivot_root: propagation, the rootfs bind mount, every mount of
 /// the spec in order, then the devices.
 pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
-    let propagation = root_propagation(ctx.spec)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    // An unbindable root could not be bind mounted onto itself below: until
+    // pivot (which applies the configured propagation) keep it a slave.
+    let propagation = match root_propagation(ctx.spec)? {
+        Some(flag) if flag & libc::MS_UNBINDABLE == 0 => flag,
+        _ => libc::MS_SLAVE | libc::MS_REC,
+    };
     mounts::raw_mount(None, Path::new("/"), None, propagation, "")
         .map_err(|e| RootfsError::sys("set propagation", "/", e))?;
     make_parent_mount_private(ctx.rootfs)?;
