@@ -14,7 +14,10 @@ pub fn receive_master(path: &Path) -> std::io::Result<mpsc::Receiver<Result<File
     let listener = UnixListener::bind(path)?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = listener.accept().map_err(|e| format!("accept: {e}")).and_then(|(s, _)| recv_fd(s.as_raw_fd()));
+        let result = listener
+            .accept()
+            .map_err(|e| format!("accept: {e}"))
+            .and_then(|(s, _)| recv_fd(s.as_raw_fd()));
         let _ = tx.send(result.map(|fd| {
             // SAFETY: fd was just received over SCM_RIGHTS and is owned by nobody else.
             unsafe { File::from_raw_fd(fd) }
@@ -25,7 +28,10 @@ pub fn receive_master(path: &Path) -> std::io::Result<mpsc::Receiver<Result<File
 
 fn recv_fd(sock: RawFd) -> Result<RawFd, String> {
     let mut data = [0u8; 256];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
     // Room for one fd's control message (CMSG_SPACE(sizeof(int)) is at most 32 here).
     let mut control = [0u64; 8];
     // SAFETY: msghdr is plain old data; zeroed is valid.
@@ -49,7 +55,9 @@ fn recv_fd(sock: RawFd) -> Result<RawFd, String> {
         if (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
             return Err("console socket message is not SCM_RIGHTS".into());
         }
-        Ok(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>()))
+        Ok(std::ptr::read_unaligned(
+            libc::CMSG_DATA(cmsg).cast::<RawFd>(),
+        ))
     }
 }
 

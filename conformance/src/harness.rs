@@ -59,7 +59,11 @@ pub struct Output {
 impl Output {
     /// The error text the runtime produced (stderr, else its log).
     pub fn error_text(&self) -> String {
-        let text = if self.stderr.trim().is_empty() { &self.log } else { &self.stderr };
+        let text = if self.stderr.trim().is_empty() {
+            &self.log
+        } else {
+            &self.stderr
+        };
         text.trim().to_string()
     }
 
@@ -97,7 +101,13 @@ pub struct Env<'a> {
 }
 
 impl<'a> Env<'a> {
-    pub fn new(runtime: &'a Runtime, case: &'a str, root: &Path, base: &Path, checker: &Path) -> Result<Self> {
+    pub fn new(
+        runtime: &'a Runtime,
+        case: &'a str,
+        root: &Path,
+        base: &Path,
+        checker: &Path,
+    ) -> Result<Self> {
         let work = base.join(format!("{}-{}", runtime.name, case));
         fs::create_dir_all(&work).with_context(|| format!("mkdir {}", work.display()))?;
         fs::set_permissions(&work, fs::Permissions::from_mode(0o755))?;
@@ -116,7 +126,12 @@ impl<'a> Env<'a> {
 
     /// A container id unique to this case and runtime; remembered for cleanup.
     pub fn id(&self, suffix: &str) -> String {
-        let id = format!("{}-{}-{}", self.case.replace('.', "-"), self.runtime.name, suffix);
+        let id = format!(
+            "{}-{}-{}",
+            self.case.replace('.', "-"),
+            self.runtime.name,
+            suffix
+        );
         self.ids.borrow_mut().push(id.clone());
         id
     }
@@ -143,7 +158,14 @@ impl<'a> Env<'a> {
 
     /// A fresh bundle for container `id` in this case's work dir.
     pub fn bundle(&self, id: &str) -> Result<Bundle, String> {
-        ctx(Bundle::create(&self.work.join(format!("bundle-{id}")), &self.checker, &self.cgroups_path(id)), "build bundle")
+        ctx(
+            Bundle::create(
+                &self.work.join(format!("bundle-{id}")),
+                &self.checker,
+                &self.cgroups_path(id),
+            ),
+            "build bundle",
+        )
     }
 
     /// `<runtime> --root R --log L --log-format json <args>`.
@@ -158,7 +180,12 @@ impl<'a> Env<'a> {
         let err_path = self.work.join(format!("call-{n}.err"));
         let log_path = self.work.join(format!("call-{n}.log"));
         let mut cmd = Command::new(&self.runtime.path);
-        cmd.arg("--root").arg(&self.root).arg("--log").arg(&log_path).args(["--log-format", "json"]).args(args);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&log_path)
+            .args(["--log-format", "json"])
+            .args(args);
         let code = run_to_files(&mut cmd, &out_path, &err_path, opts.fds);
         Output {
             code,
@@ -226,7 +253,10 @@ impl<'a> Env<'a> {
             let _ = self.cli(&["kill", id, "KILL"]);
             let _ = self.cli(&["delete", "--force", id]);
             if self.root.join(id).exists() {
-                problems.push(format!("state dir {} left after delete --force", self.root.join(id).display()));
+                problems.push(format!(
+                    "state dir {} left after delete --force",
+                    self.root.join(id).display()
+                ));
             }
             for dir in cgroup_dirs(&self.cgroups_path(id)) {
                 if dir.exists() && wait_gone(&dir).is_err() {
@@ -258,7 +288,9 @@ fn wait_gone(dir: &Path) -> Result<(), ()> {
 /// Every host directory a cgroups path maps to on this hybrid host.
 pub fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     let rel = cgroups_path.trim_start_matches('/');
-    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
     let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join(rel)).collect();
     dirs.sort();
     dirs
@@ -272,8 +304,12 @@ pub fn remove_cgroup_parents() {
 }
 
 pub fn parse_report(stdout: &str) -> Result<Value, String> {
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'));
-    let line = line.ok_or_else(|| format!("no checker report in output {:?}", truncate(stdout, 200)))?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'));
+    let line =
+        line.ok_or_else(|| format!("no checker report in output {:?}", truncate(stdout, 200)))?;
     ctx(serde_json::from_str(line.trim()), "parse checker report")
 }
 
@@ -305,7 +341,9 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Spawn `cmd` with stdout/stderr in files and wait (bounded) for its exit code.
 fn run_to_files(cmd: &mut Command, out: &Path, err: &Path, fds: Vec<(RawFd, RawFd)>) -> i32 {
-    let (Ok(o), Ok(e)) = (fs::File::create(out), fs::File::create(err)) else { return -1 };
+    let (Ok(o), Ok(e)) = (fs::File::create(out), fs::File::create(err)) else {
+        return -1;
+    };
     cmd.stdin(Stdio::null()).stdout(o).stderr(e);
     if !fds.is_empty() {
         // SAFETY: between fork and exec we only call dup2 and fcntl, which are
@@ -315,7 +353,11 @@ fn run_to_files(cmd: &mut Command, out: &Path, err: &Path, fds: Vec<(RawFd, RawF
             cmd.pre_exec(move || {
                 for (src, dst) in &fds {
                     // dup2 onto itself keeps FD_CLOEXEC: clear it instead.
-                    let rc = if src == dst { libc::fcntl(*src, libc::F_SETFD, 0) } else { libc::dup2(*src, *dst) };
+                    let rc = if src == dst {
+                        libc::fcntl(*src, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(*src, *dst)
+                    };
                     if rc < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -368,12 +410,16 @@ impl Bundle {
         for applet in crate::spec::APPLETS {
             symlink("busybox", rootfs.join("bin").join(applet))?;
         }
-        fs::copy(checker, rootfs.join("checker")).with_context(|| format!("copy checker {}", checker.display()))?;
+        fs::copy(checker, rootfs.join("checker"))
+            .with_context(|| format!("copy checker {}", checker.display()))?;
         fs::set_permissions(rootfs.join("checker"), fs::Permissions::from_mode(0o755))?;
         fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n")?;
         fs::write(rootfs.join("etc/group"), "root:x:0:\n")?;
         let config = crate::spec::default_config("rrun-conformance", cgroups_path);
-        Ok(Bundle { dir: dir.to_path_buf(), config })
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            config,
+        })
     }
 
     pub fn dir_str(&self) -> String {
@@ -386,7 +432,10 @@ impl Bundle {
 
     pub fn write(&self) -> Result<(), String> {
         let text = serde_json::to_string_pretty(&self.config).map_err(|e| e.to_string())?;
-        ctx(fs::write(self.dir.join("config.json"), text), "write config.json")
+        ctx(
+            fs::write(self.dir.join("config.json"), text),
+            "write config.json",
+        )
     }
 
     pub fn set_args(&mut self, args: &[&str]) {
@@ -402,7 +451,10 @@ impl Bundle {
 
     /// Set the namespace list to exactly these types.
     pub fn set_namespaces(&mut self, types: &[&str]) {
-        let list: Vec<Value> = types.iter().map(|t| serde_json::json!({"type": t})).collect();
+        let list: Vec<Value> = types
+            .iter()
+            .map(|t| serde_json::json!({"type": t}))
+            .collect();
         self.config["linux"]["namespaces"] = Value::Array(list);
     }
 
@@ -411,7 +463,10 @@ impl Bundle {
     pub fn share_dir(&mut self, dest: &str) -> Result<PathBuf, String> {
         let host = self.dir.join(format!("shared{}", dest.replace('/', "_")));
         ctx(fs::create_dir_all(&host), "mkdir shared dir")?;
-        ctx(fs::set_permissions(&host, fs::Permissions::from_mode(0o777)), "chmod shared dir")?;
+        ctx(
+            fs::set_permissions(&host, fs::Permissions::from_mode(0o777)),
+            "chmod shared dir",
+        )?;
         self.add_mount(serde_json::json!({
             "destination": dest, "type": "bind", "source": host.display().to_string(),
             "options": ["rbind", "rw"]
@@ -429,7 +484,9 @@ pub fn ns_inode(pid: &str, ns: &str) -> Option<u64> {
 
 /// Is any process rooted inside `dir` (e.g. a container init left behind)?
 pub fn processes_rooted_in(dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let prefix = dir.display().to_string();
     entries
         .flatten()
@@ -437,7 +494,10 @@ pub fn processes_rooted_in(dir: &Path) -> Vec<String> {
             let pid = e.file_name().to_string_lossy().into_owned();
             pid.parse::<u32>().ok()?;
             let root = fs::read_link(format!("/proc/{pid}/root")).ok()?;
-            root.display().to_string().starts_with(&prefix).then_some(pid)
+            root.display()
+                .to_string()
+                .starts_with(&prefix)
+                .then_some(pid)
         })
         .collect()
 }
@@ -446,12 +506,19 @@ pub fn processes_rooted_in(dir: &Path) -> Vec<String> {
 pub fn host_mounts_under(dir: &Path) -> Vec<String> {
     let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let needle = dir.display().to_string();
-    text.lines().filter(|l| l.contains(&needle)).map(str::to_string).collect()
+    text.lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn pid_alive(pid: i64) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     // A zombie has exited: field 3 (after the parenthesised comm) is its state.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     state != Some("Z")
 }

@@ -61,8 +61,13 @@ fn parse_args() -> Result<Args> {
         match arg.as_str() {
             "--runtime" => {
                 let v = value("--runtime")?;
-                let (name, path) = v.split_once('=').with_context(|| format!("--runtime {v}: want name=path"))?;
-                runtimes.push(Runtime { name: name.to_string(), path: PathBuf::from(path) });
+                let (name, path) = v
+                    .split_once('=')
+                    .with_context(|| format!("--runtime {v}: want name=path"))?;
+                runtimes.push(Runtime {
+                    name: name.to_string(),
+                    path: PathBuf::from(path),
+                });
             }
             "--checker" => checker = Some(PathBuf::from(value("--checker")?)),
             "--filter" => filter = Some(value("--filter")?),
@@ -81,9 +86,16 @@ fn parse_args() -> Result<Args> {
         None => default_checker()?,
     };
     if !checker.is_file() {
-        bail!("checker {} not found (build it, see conformance/README.md)", checker.display());
+        bail!(
+            "checker {} not found (build it, see conformance/README.md)",
+            checker.display()
+        );
     }
-    Ok(Args { runtimes, checker, filter })
+    Ok(Args {
+        runtimes,
+        checker,
+        filter,
+    })
 }
 
 /// The static checker next to this binary or in the workspace's target dir.
@@ -94,12 +106,17 @@ fn default_checker() -> Result<PathBuf> {
         candidates.push(dir.join("x86_64-unknown-linux-gnu/release/rrun-checker"));
         candidates.push(dir.join("target/x86_64-unknown-linux-gnu/release/rrun-checker"));
     }
-    candidates.into_iter().find(|p| is_static(p)).context("no static rrun-checker found; pass --checker")
+    candidates
+        .into_iter()
+        .find(|p| is_static(p))
+        .context("no static rrun-checker found; pass --checker")
 }
 
 /// A dynamically linked checker cannot run in the busybox rootfs.
 fn is_static(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else { return false };
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
     !bytes.windows(15).any(|w| w == b"/lib64/ld-linux")
 }
 
@@ -110,13 +127,26 @@ fn run_all(args: &Args, base: &Path) -> (Results, Vec<String>) {
     let mut results = Results::new();
     let mut notes = Vec::new();
     for case in cases::ALL {
-        if args.filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+        if args
+            .filter
+            .as_ref()
+            .is_some_and(|f| !case.name.contains(f.as_str()))
+        {
             continue;
         }
         for rt in &args.runtimes {
             let (verdict, case_notes) = run_case(case, rt, args, base);
-            notes.extend(case_notes.into_iter().map(|n| format!("{} [{}]: {n}", case.name, rt.name)));
-            eprintln!("{:<50} {:<6} {}", case.name, rt.name, table::short(&verdict));
+            notes.extend(
+                case_notes
+                    .into_iter()
+                    .map(|n| format!("{} [{}]: {n}", case.name, rt.name)),
+            );
+            eprintln!(
+                "{:<50} {:<6} {}",
+                case.name,
+                rt.name,
+                table::short(&verdict)
+            );
             results.insert((case.name.to_string(), rt.name.clone()), verdict);
         }
     }

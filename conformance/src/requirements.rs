@@ -15,14 +15,25 @@ pub struct Req {
     pub cases: &'static [&'static str],
 }
 
-const fn req(section: &'static str, text: &'static str, level: &'static str, cases: &'static [&'static str]) -> Req {
-    Req { section, text, level, cases }
+const fn req(
+    section: &'static str,
+    text: &'static str,
+    level: &'static str,
+    cases: &'static [&'static str],
+) -> Req {
+    Req {
+        section,
+        text,
+        level,
+        cases,
+    }
 }
 
 const LIFECYCLE: &str = "runtime.lifecycle.create-start-kill-delete";
 const STATE: &str = "runtime.state.fields";
 const HOOKS: &str = "config.hooks.order-and-state";
 
+#[rustfmt::skip]
 pub const REQUIREMENTS: &[Req] = &[
     // runtime.md
     req("runtime.scope", "creator can use every operation on its container", "MUST", &[LIFECYCLE]),
@@ -114,7 +125,7 @@ pub const REQUIREMENTS: &[Req] = &[
     req("config.hooks", "startContainer runs at start, before the user process, in the container", "MUST", &[HOOKS]),
     req("config.hooks", "poststart runs after the process started, before start returns", "MUST", &[HOOKS]),
     req("config.hooks", "poststop runs after delete, before delete returns", "MUST", &[HOOKS]),
-    req("config.hooks", "hook timeout kills the hook", "MUST", &[]),
+    req("config.hooks", "a hook past its timeout is killed, create fails", "MUST", &["config.hooks.timeout"]),
     // config-linux.md
     req("config-linux.namespaces", "new pid namespace", "MUST", &["config-linux.namespaces.new-pid"]),
     req("config-linux.namespaces", "new network namespace", "MUST", &["config-linux.namespaces.new-network"]),
@@ -132,7 +143,7 @@ pub const REQUIREMENTS: &[Req] = &[
     req("config-linux.user-namespace", "uid/gid mappings are written", "MUST", &["config-linux.user-namespace.mappings"]),
     req("config-linux.user-namespace", "mappings without a user namespace error", "rrun", &["errors.uidmap-without-userns"]),
     req("config-linux.devices", "linux.devices entry: type, major/minor, mode, uid, gid", "MUST", &["config-linux.devices.entry"]),
-    req("config-linux.devices", "an existing file at a device path that differs errors", "MUST", &[]),
+    req("config-linux.devices", "an existing file at a device path that differs errors", "MUST", &["errors.device-path-mismatch"]),
     req("config-linux.default-devices", "null zero full random urandom tty", "MUST", &["config-linux.devices.defaults"]),
     req("config-linux.default-devices", "/dev/console is the pty when terminal is set", "MUST", &["config.process.terminal"]),
     req("config-linux.default-devices", "/dev/ptmx points at /dev/pts/ptmx", "MUST", &["config-linux.devices.defaults"]),

@@ -15,8 +15,11 @@ pub fn short(v: &Verdict) -> &'static str {
 /// A requirement's verdict for a runtime: FAIL if any of its cases failed,
 /// PASS if any passed (and none failed), SKIP if all skipped, "-" if none ran.
 fn row_verdict(req: &Req, runtime: &str, results: &Results) -> &'static str {
-    let verdicts: Vec<&Verdict> =
-        req.cases.iter().filter_map(|c| results.get(&(c.to_string(), runtime.to_string()))).collect();
+    let verdicts: Vec<&Verdict> = req
+        .cases
+        .iter()
+        .filter_map(|c| results.get(&(c.to_string(), runtime.to_string())))
+        .collect();
     if verdicts.is_empty() {
         return "-";
     }
@@ -33,9 +36,20 @@ fn row_verdict(req: &Req, runtime: &str, results: &Results) -> &'static str {
 /// the first runtime.
 pub fn print(runtimes: &[Runtime], results: &Results, notes: &[String]) -> bool {
     let names: Vec<&str> = runtimes.iter().map(|r| r.name.as_str()).collect();
-    let sec_w = REQUIREMENTS.iter().map(|r| r.section.len()).max().unwrap_or(7);
-    let req_w = REQUIREMENTS.iter().map(|r| r.text.len()).max().unwrap_or(11);
-    let mut header = format!("{:<sec_w$} | {:<req_w$} | {:<6}", "section", "requirement", "level");
+    let sec_w = REQUIREMENTS
+        .iter()
+        .map(|r| r.section.len())
+        .max()
+        .unwrap_or(7);
+    let req_w = REQUIREMENTS
+        .iter()
+        .map(|r| r.text.len())
+        .max()
+        .unwrap_or(11);
+    let mut header = format!(
+        "{:<sec_w$} | {:<req_w$} | {:<6}",
+        "section", "requirement", "level"
+    );
     for n in &names {
         header.push_str(&format!(" | {n:<6}"));
     }
@@ -44,11 +58,18 @@ pub fn print(runtimes: &[Runtime], results: &Results, notes: &[String]) -> bool 
     println!("{}", "-".repeat(header.len() + 20));
     let mut covered = 0;
     for req in REQUIREMENTS {
-        let ran = req.cases.iter().any(|c| names.iter().any(|n| results.contains_key(&(c.to_string(), n.to_string()))));
+        let ran = req.cases.iter().any(|c| {
+            names
+                .iter()
+                .any(|n| results.contains_key(&(c.to_string(), n.to_string())))
+        });
         if !req.cases.is_empty() {
             covered += 1;
         }
-        let mut line = format!("{:<sec_w$} | {:<req_w$} | {:<6}", req.section, req.text, req.level);
+        let mut line = format!(
+            "{:<sec_w$} | {:<req_w$} | {:<6}",
+            req.section, req.text, req.level
+        );
         for n in &names {
             line.push_str(&format!(" | {:<6}", row_verdict(req, n, results)));
         }
@@ -86,18 +107,36 @@ fn print_notes(names: &[&str], results: &Results) {
 }
 
 fn summary(names: &[&str], results: &Results, covered: usize) -> bool {
-    let Some(first) = names.first() else { return false };
-    let count = |pred: fn(&Verdict) -> bool| results.iter().filter(|((_, rt), v)| rt == first && pred(v)).count();
+    let Some(first) = names.first() else {
+        return false;
+    };
+    let count = |pred: fn(&Verdict) -> bool| {
+        results
+            .iter()
+            .filter(|((_, rt), v)| rt == first && pred(v))
+            .count()
+    };
     let passed = count(|v| matches!(v, Verdict::Pass));
     let failed = count(|v| matches!(v, Verdict::Fail(_)));
     let skipped = count(|v| matches!(v, Verdict::Skip(_)));
     println!();
     for other in &names[1..] {
-        let f = results.iter().filter(|((_, rt), v)| rt == other && matches!(v, Verdict::Fail(_))).count();
-        let p = results.iter().filter(|((_, rt), v)| rt == other && matches!(v, Verdict::Pass)).count();
+        let f = results
+            .iter()
+            .filter(|((_, rt), v)| rt == other && matches!(v, Verdict::Fail(_)))
+            .count();
+        let p = results
+            .iter()
+            .filter(|((_, rt), v)| rt == other && matches!(v, Verdict::Pass))
+            .count();
         println!("({other}: {p} passed, {f} failed; informational)");
     }
-    println!("requirements: {} listed, {} covered by a case, {} not yet covered", REQUIREMENTS.len(), covered, REQUIREMENTS.len() - covered);
+    println!(
+        "requirements: {} listed, {} covered by a case, {} not yet covered",
+        REQUIREMENTS.len(),
+        covered,
+        REQUIREMENTS.len() - covered
+    );
     println!("conformance: {passed} passed, {failed} failed, {skipped} skipped");
     failed > 0
 }

@@ -35,7 +35,10 @@ fn main() {
 }
 
 fn sleep_mode(rest: &[String]) {
-    let secs: u64 = rest.first().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX / 4);
+    let secs: u64 = rest
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX / 4);
     std::thread::sleep(std::time::Duration::from_secs(secs));
 }
 
@@ -50,7 +53,10 @@ fn report_mode(argv: &[String], rest: &[String]) {
         if let Some(p) = arg.strip_prefix("path:") {
             paths.insert(p.to_string(), probe_path(p));
         } else if let Some(p) = arg.strip_prefix("read:") {
-            files.insert(p.to_string(), read_text(p).map_or(Value::Null, Value::String));
+            files.insert(
+                p.to_string(),
+                read_text(p).map_or(Value::Null, Value::String),
+            );
         } else if let Some(n) = arg.strip_prefix("sysctl:") {
             let file = format!("/proc/sys/{}", n.replace('.', "/"));
             let value = read_text(&file).map(|s| s.trim().to_string());
@@ -105,7 +111,9 @@ fn report_mode(argv: &[String], rest: &[String]) {
 }
 
 fn read_text(path: &str) -> Option<String> {
-    fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+    fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -155,11 +163,26 @@ fn probe_path(path: &str) -> Value {
 
 fn namespaces() -> Value {
     let mut map = Map::new();
-    for ns in ["cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts"] {
+    for ns in [
+        "cgroup",
+        "ipc",
+        "mnt",
+        "net",
+        "pid",
+        "pid_for_children",
+        "time",
+        "time_for_children",
+        "user",
+        "uts",
+    ] {
         let link = fs::read_link(format!("/proc/self/ns/{ns}")).ok();
         let inode = link.and_then(|l| {
             let s = l.to_string_lossy().into_owned();
-            s.split('[').nth(1)?.trim_end_matches(']').parse::<u64>().ok()
+            s.split('[')
+                .nth(1)?
+                .trim_end_matches(']')
+                .parse::<u64>()
+                .ok()
         });
         map.insert(ns.to_string(), json!(inode));
     }
@@ -223,10 +246,17 @@ fn uname_field(pick: fn(&Uname) -> &String) -> Option<String> {
         return None;
     }
     let field = |chars: &[libc::c_char]| {
-        let bytes: Vec<u8> = chars.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+        let bytes: Vec<u8> = chars
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    let un = Uname { nodename: field(&u.nodename), domainname: field(&u.domainname) };
+    let un = Uname {
+        nodename: field(&u.nodename),
+        domainname: field(&u.domainname),
+    };
     Some(pick(&un).clone())
 }
 
@@ -242,7 +272,11 @@ fn proc_status() -> std::collections::HashMap<String, String> {
 fn ids(status: &std::collections::HashMap<String, String>, key: &str) -> Value {
     let list: Vec<u64> = status
         .get(key)
-        .map(|v| v.split_whitespace().filter_map(|x| x.parse().ok()).collect())
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     json!(list)
 }
@@ -250,7 +284,9 @@ fn ids(status: &std::collections::HashMap<String, String>, key: &str) -> Value {
 fn caps(status: &std::collections::HashMap<String, String>) -> Value {
     let mut map = Map::new();
     for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        let v = status.get(key).and_then(|h| u64::from_str_radix(h, 16).ok());
+        let v = status
+            .get(key)
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
         map.insert(key.to_string(), json!(v));
     }
     Value::Object(map)
@@ -277,7 +313,10 @@ fn rlimits() -> Value {
     ];
     let mut map = Map::new();
     for (name, resource) in all {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: lim is a valid, writable rlimit; resource is a known constant.
         if unsafe { libc::getrlimit(resource, &mut lim) } == 0 {
             map.insert(name.to_string(), json!([lim.rlim_cur, lim.rlim_max]));
@@ -289,12 +328,18 @@ fn rlimits() -> Value {
 fn dev_entries() -> Value {
     let mut out = Vec::new();
     let mut names: Vec<String> = fs::read_dir("/dev")
-        .map(|it| it.filter_map(|e| e.ok()).map(|e| format!("/dev/{}", e.file_name().to_string_lossy())).collect())
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .map(|e| format!("/dev/{}", e.file_name().to_string_lossy()))
+                .collect()
+        })
         .unwrap_or_default();
     names.push("/dev/pts/ptmx".to_string());
     names.sort();
     for path in names {
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
         let ft = meta.file_type();
         let kind = if ft.is_symlink() {
             "l"
@@ -333,7 +378,9 @@ fn open_fds() -> Value {
     if let Ok(it) = fs::read_dir("/proc/self/fd") {
         for entry in it.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let target = fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_default();
+            let target = fs::read_link(entry.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
             if target == own_dir {
                 continue;
             }
@@ -366,8 +413,13 @@ fn overwrite_exe(pid: &str) {
     let mut byte = [0u8; 1];
     let _ = std::io::stdin().read(&mut byte);
     try_write_attempts(2, &[&exe, &via_fd], path_fd >= 0, &mut attempts);
-    let write_succeeded = attempts.iter().any(|a| a["what"] == "write" && a["ok"] == true);
-    println!("{}", json!({"attempts": attempts, "write_succeeded": write_succeeded}));
+    let write_succeeded = attempts
+        .iter()
+        .any(|a| a["what"] == "write" && a["ok"] == true);
+    println!(
+        "{}",
+        json!({"attempts": attempts, "write_succeeded": write_succeeded})
+    );
 }
 
 fn last_errno() -> i32 {
@@ -384,7 +436,9 @@ fn try_write_attempts(phase: u32, paths: &[&str], have_fd: bool, attempts: &mut 
                 attempts.push(json!({"phase": phase, "what": "open O_WRONLY", "path": path, "ok": true, "errno": 0}));
                 // Append-style write at the end: a successful attack is proven
                 // without destroying the image's existing bytes.
-                let res = f.write_all(b"#rrun-conformance-overwrite#").and_then(|_| f.flush());
+                let res = f
+                    .write_all(b"#rrun-conformance-overwrite#")
+                    .and_then(|_| f.flush());
                 let errno = res.as_ref().err().map_or(0, errno_of);
                 attempts.push(json!({"phase": phase, "what": "write", "path": path, "fd": f.as_raw_fd(), "ok": res.is_ok(), "errno": errno}));
             }

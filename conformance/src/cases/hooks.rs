@@ -23,14 +23,22 @@ fn failing_hook() -> Value {
 }
 
 fn order(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join("order")).unwrap_or_default().lines().map(str::to_string).collect()
+    fs::read_to_string(dir.join("order"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// A bundle whose process records `process` in the order file, then sleeps.
 fn hook_bundle(env: &Env, id: &str) -> Result<(Bundle, PathBuf), String> {
     let mut b = env.bundle(id)?;
     let dir = b.share_dir(IN_CONTAINER)?;
-    b.set_args(&["sh", "-c", "echo process >> /hookout/order; exec sleep 1000"]);
+    b.set_args(&[
+        "sh",
+        "-c",
+        "echo process >> /hookout/order; exec sleep 1000",
+    ]);
     Ok((b, dir))
 }
 
@@ -49,34 +57,81 @@ pub fn order_and_state(env: &Env) -> CaseResult {
     b.write()?;
     env.create(&b, &id)?;
     let after_create = order(&dir);
-    ensure!(after_create == ["prestart-1", "prestart-2", "createRuntime", "createContainer"], "hooks run by create: {after_create:?}");
+    ensure!(
+        after_create
+            == [
+                "prestart-1",
+                "prestart-2",
+                "createRuntime",
+                "createContainer"
+            ],
+        "hooks run by create: {after_create:?}"
+    );
     env.start(&id)?;
     let after_start = order(&dir);
-    ensure!(after_start.iter().any(|h| h == "poststart"), "poststart had not run when start returned: {after_start:?}");
-    ensure!(wait_until(Duration::from_secs(20), || order(&dir).iter().any(|h| h == "process")), "the process never ran");
+    ensure!(
+        after_start.iter().any(|h| h == "poststart"),
+        "poststart had not run when start returned: {after_start:?}"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(20), || order(&dir)
+            .iter()
+            .any(|h| h == "process")),
+        "the process never ran"
+    );
     let all = order(&dir);
     let pos = |name: &str| all.iter().position(|h| h == name).unwrap_or(usize::MAX);
-    ensure!(pos("startContainer") == 4 && pos("startContainer") < pos("process") && pos("startContainer") < pos("poststart"), "order after start: {all:?}");
+    ensure!(
+        pos("startContainer") == 4
+            && pos("startContainer") < pos("process")
+            && pos("startContainer") < pos("poststart"),
+        "order after start: {all:?}"
+    );
     let kill = env.cli(&["kill", &id, "KILL"]);
     ensure!(kill.code == 0, "kill: {}", kill.summary());
     env.wait_status(&id, "stopped")?;
     let del = env.cli(&["delete", &id]);
     ensure!(del.code == 0, "delete: {}", del.summary());
     let last = order(&dir);
-    ensure!(last.last().map(String::as_str) == Some("poststop"), "poststop was not the last hook when delete returned: {last:?}");
+    ensure!(
+        last.last().map(String::as_str) == Some("poststop"),
+        "poststop was not the last hook when delete returned: {last:?}"
+    );
     check_states(&dir, &id, &b.dir_str())
 }
 
 /// Every hook got valid state JSON naming this container and bundle.
 fn check_states(dir: &Path, id: &str, bundle: &str) -> CaseResult {
-    for name in ["prestart-1", "prestart-2", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+    for name in [
+        "prestart-1",
+        "prestart-2",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         let text = fs::read_to_string(dir.join(format!("{name}.json"))).unwrap_or_default();
-        let st: Value = ctx(serde_json::from_str(&text), &format!("{name} hook stdin {text:?}"))?;
+        let st: Value = ctx(
+            serde_json::from_str(&text),
+            &format!("{name} hook stdin {text:?}"),
+        )?;
         ensure!(st["id"] == id, "{name} hook state id {} != {id}", st["id"]);
-        ensure!(st["bundle"] == bundle, "{name} hook state bundle {} != {bundle}", st["bundle"]);
-        ensure!(st["ociVersion"].is_string() && st["status"].is_string(), "{name} hook state lacks ociVersion/status: {st}");
+        ensure!(
+            st["bundle"] == bundle,
+            "{name} hook state bundle {} != {bundle}",
+            st["bundle"]
+        );
+        ensure!(
+            st["ociVersion"].is_string() && st["status"].is_string(),
+            "{name} hook state lacks ociVersion/status: {st}"
+        );
         if name != "poststop" {
-            ensure!(st["pid"].as_i64().unwrap_or(0) > 0, "{name} hook state pid {} not > 0", st["pid"]);
+            ensure!(
+                st["pid"].as_i64().unwrap_or(0) > 0,
+                "{name} hook state pid {} not > 0",
+                st["pid"]
+            );
         }
     }
     Ok(Outcome::Pass)
@@ -86,12 +141,19 @@ pub fn prestart_failure(env: &Env) -> CaseResult {
     let id = env.id("c");
     let (mut b, dir) = hook_bundle(env, &id)?;
     let host = dir.display().to_string();
-    b.config["hooks"] = json!({"prestart": [failing_hook()], "poststop": [recording_hook(&host, "poststop")]});
+    b.config["hooks"] =
+        json!({"prestart": [failing_hook()], "poststop": [recording_hook(&host, "poststop")]});
     b.write()?;
     let out = env.cli(&["create", "--bundle", &b.dir_str(), &id]);
-    ensure!(out.code != 0, "create succeeded although a prestart hook failed");
+    ensure!(
+        out.code != 0,
+        "create succeeded although a prestart hook failed"
+    );
     super::errors::nothing_left(env, &b, &id)?;
-    ensure!(!order(&dir).iter().any(|h| h == "process"), "the user process ran although prestart failed");
+    ensure!(
+        !order(&dir).iter().any(|h| h == "process"),
+        "the user process ran although prestart failed"
+    );
     Ok(Outcome::Pass)
 }
 
@@ -99,14 +161,29 @@ pub fn poststart_failure(env: &Env) -> CaseResult {
     let id = env.id("c");
     let (mut b, dir) = hook_bundle(env, &id)?;
     let host = dir.display().to_string();
-    b.config["hooks"] = json!({"poststart": [failing_hook(), recording_hook(&host, "poststart-2")]});
+    b.config["hooks"] =
+        json!({"poststart": [failing_hook(), recording_hook(&host, "poststart-2")]});
     b.write()?;
     env.create(&b, &id)?;
     let out = env.cli(&["start", &id]);
-    env.note(format!("start with a failing poststart hook: {}", out.summary()));
-    ensure!(order(&dir).iter().any(|h| h == "poststart-2"), "the hook after the failing poststart hook did not run (start: {})", out.summary());
-    ensure!(out.code == 0, "start failed on a poststart hook failure (spec: warn and continue): {}", out.summary());
-    ensure!(env.status(&id)? == "running", "container not running after a poststart hook failure");
+    env.note(format!(
+        "start with a failing poststart hook: {}",
+        out.summary()
+    ));
+    ensure!(
+        order(&dir).iter().any(|h| h == "poststart-2"),
+        "the hook after the failing poststart hook did not run (start: {})",
+        out.summary()
+    );
+    ensure!(
+        out.code == 0,
+        "start failed on a poststart hook failure (spec: warn and continue): {}",
+        out.summary()
+    );
+    ensure!(
+        env.status(&id)? == "running",
+        "container not running after a poststart hook failure"
+    );
     Ok(Outcome::Pass)
 }
 
@@ -122,9 +199,55 @@ pub fn poststop_failure(env: &Env) -> CaseResult {
     ensure!(kill.code == 0, "kill: {}", kill.summary());
     env.wait_status(&id, "stopped")?;
     let out = env.cli(&["delete", &id]);
-    env.note(format!("delete with a failing poststop hook: {}", out.summary()));
-    ensure!(order(&dir).iter().any(|h| h == "poststop-2"), "the hook after the failing poststop hook did not run");
-    ensure!(env.cli(&["state", &id]).code != 0, "container still exists after delete");
-    ensure!(out.code == 0, "delete failed on a poststop hook failure (spec: warn and continue): {}", out.summary());
+    env.note(format!(
+        "delete with a failing poststop hook: {}",
+        out.summary()
+    ));
+    ensure!(
+        order(&dir).iter().any(|h| h == "poststop-2"),
+        "the hook after the failing poststop hook did not run"
+    );
+    ensure!(
+        env.cli(&["state", &id]).code != 0,
+        "container still exists after delete"
+    );
+    ensure!(
+        out.code == 0,
+        "delete failed on a poststop hook failure (spec: warn and continue): {}",
+        out.summary()
+    );
+    Ok(Outcome::Pass)
+}
+
+pub fn timeout(env: &Env) -> CaseResult {
+    let id = env.id("c");
+    let (mut b, dir) = hook_bundle(env, &id)?;
+    let host = dir.display().to_string();
+    // The hook records its pid, then outlives its one-second timeout.
+    let slow = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {host}/hookpid; exec sleep 100")], "timeout": 1});
+    b.config["hooks"] = json!({"createRuntime": [slow]});
+    b.write()?;
+    let out = env.cli(&["create", "--bundle", &b.dir_str(), &id]);
+    let pid: i64 = fs::read_to_string(dir.join("hookpid"))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    ensure!(pid > 0, "the hook never ran");
+    let killed = wait_until(Duration::from_secs(5), || !crate::harness::pid_alive(pid));
+    if !killed {
+        // SAFETY: kill(2) on the hook's pid we recorded; a stray signal is the worst case.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    ensure!(
+        killed,
+        "the hook (pid {pid}) still runs after create returned ({})",
+        out.summary()
+    );
+    ensure!(
+        out.code != 0,
+        "create succeeded although its hook timed out"
+    );
+    super::errors::nothing_left(env, &b, &id)?;
     Ok(Outcome::Pass)
 }

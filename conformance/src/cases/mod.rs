@@ -24,14 +24,29 @@ const fn case(name: &'static str, run: fn(&Env) -> CaseResult) -> Case {
 }
 
 pub const ALL: &[Case] = &[
-    case("runtime.lifecycle.create-start-kill-delete", lifecycle::create_start_kill_delete),
+    case(
+        "runtime.lifecycle.create-start-kill-delete",
+        lifecycle::create_start_kill_delete,
+    ),
     case("runtime.lifecycle.config-frozen", lifecycle::config_frozen),
     case("runtime.state.fields", lifecycle::state_fields),
-    case("runtime.operations.start-running-fails", lifecycle::start_running_fails),
-    case("runtime.operations.delete-running-fails", lifecycle::delete_running_fails),
+    case(
+        "runtime.operations.start-running-fails",
+        lifecycle::start_running_fails,
+    ),
+    case(
+        "runtime.operations.delete-running-fails",
+        lifecycle::delete_running_fails,
+    ),
     case("runtime.operations.kill-all", lifecycle::kill_all),
-    case("runtime.operations.delete-missing", lifecycle::delete_missing),
-    case("runtime.operations.create-duplicate-id", lifecycle::create_duplicate_id),
+    case(
+        "runtime.operations.delete-missing",
+        lifecycle::delete_missing,
+    ),
+    case(
+        "runtime.operations.create-duplicate-id",
+        lifecycle::create_duplicate_id,
+    ),
     case("runtime.operations.missing-id", lifecycle::missing_id),
     case("runtime.operations.run-exit-code", lifecycle::run_exit_code),
     case("runtime.operations.list", lifecycle::list),
@@ -40,15 +55,27 @@ pub const ALL: &[Case] = &[
     case("config.mounts.flags", linux::mount_flags),
     case("config.mounts.bind", linux::mount_bind),
     case("config.mounts.order", linux::mount_order),
-    case("config.mounts.symlink-escape", security::mount_symlink_escape),
+    case(
+        "config.mounts.symlink-escape",
+        security::mount_symlink_escape,
+    ),
     case("config.process.env-cwd-args", process::env_cwd_args),
     case("config.process.user", process::user),
     case("config.process.umask-default", process::umask_default),
     case("config.process.capabilities", process::capabilities),
-    case("config.process.capabilities-ambient", process::capabilities_ambient),
-    case("config.process.capabilities-ungrantable", process::capabilities_ungrantable),
+    case(
+        "config.process.capabilities-ambient",
+        process::capabilities_ambient,
+    ),
+    case(
+        "config.process.capabilities-ungrantable",
+        process::capabilities_ungrantable,
+    ),
     case("config.process.rlimits", process::rlimits),
-    case("config.process.no-new-privileges", process::no_new_privileges),
+    case(
+        "config.process.no-new-privileges",
+        process::no_new_privileges,
+    ),
     case("config.process.oom-score-adj", process::oom_score_adj),
     case("config.process.terminal", security::terminal),
     case("config.process.preserve-fds", security::preserve_fds),
@@ -58,6 +85,7 @@ pub const ALL: &[Case] = &[
     case("config.hooks.prestart-failure", hooks::prestart_failure),
     case("config.hooks.poststart-failure", hooks::poststart_failure),
     case("config.hooks.poststop-failure", hooks::poststop_failure),
+    case("config.hooks.timeout", hooks::timeout),
     case("config-linux.namespaces.new-pid", linux::new_pid),
     case("config-linux.namespaces.new-network", linux::new_network),
     case("config-linux.namespaces.new-ipc", linux::new_ipc),
@@ -70,7 +98,10 @@ pub const ALL: &[Case] = &[
     case("config-linux.user-namespace.mappings", linux::user_mappings),
     case("config-linux.devices.entry", linux::device_entry),
     case("config-linux.devices.defaults", linux::default_devices),
-    case("config-linux.default-filesystems", linux::default_filesystems),
+    case(
+        "config-linux.default-filesystems",
+        linux::default_filesystems,
+    ),
     case("config-linux.sysctl", linux::sysctl),
     case("config-linux.rootfs-propagation", linux::rootfs_propagation),
     case("config-linux.masked-paths", linux::masked_paths),
@@ -82,11 +113,18 @@ pub const ALL: &[Case] = &[
     case("errors.root-missing", errors::root_missing),
     case("errors.unknown-namespace", errors::unknown_namespace),
     case("errors.duplicate-namespace", errors::duplicate_namespace),
-    case("errors.uidmap-without-userns", errors::uidmap_without_userns),
+    case(
+        "errors.uidmap-without-userns",
+        errors::uidmap_without_userns,
+    ),
     case("errors.unknown-rlimit", errors::unknown_rlimit),
     case("errors.duplicate-rlimit", errors::duplicate_rlimit),
     case("errors.unknown-mount-type", errors::unknown_mount_type),
     case("errors.empty-args", errors::empty_args),
-    case("errors.namespace-path-wrong-type", errors::namespace_path_wrong_type),
+    case(
+        "errors.namespace-path-wrong-type",
+        errors::namespace_path_wrong_type,
+    ),
     case("errors.hostname-without-uts", errors::hostname_without_uts),
+    case("errors.device-path-mismatch", errors::device_path_mismatch),
 ];

@@ -13,7 +13,11 @@ const CAP_NET_BIND_SERVICE: u64 = 1 << 10;
 /// A line of the runner's own /proc/self/status (what the container inherits).
 fn own_status(key: &str) -> String {
     let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    text.lines().find_map(|l| l.strip_prefix(&format!("{key}:"))).unwrap_or("").trim().to_string()
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 pub fn root_readonly(env: &Env) -> CaseResult {
@@ -26,9 +30,15 @@ pub fn root_readonly(env: &Env) -> CaseResult {
         for p in ["/", "/etc/passwd"] {
             let probe = &r["paths"][p];
             if readonly {
-                ensure!(probe["write_errno"] == EROFS, "root.readonly=true but {p} is not EROFS: {probe}");
+                ensure!(
+                    probe["write_errno"] == EROFS,
+                    "root.readonly=true but {p} is not EROFS: {probe}"
+                );
             } else {
-                ensure!(probe["writable"] == true, "root.readonly=false but {p} is not writable: {probe}");
+                ensure!(
+                    probe["writable"] == true,
+                    "root.readonly=false but {p} is not writable: {probe}"
+                );
             }
         }
     }
@@ -38,7 +48,12 @@ pub fn root_readonly(env: &Env) -> CaseResult {
 pub fn env_cwd_args(env: &Env) -> CaseResult {
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
-    let vars = ["PATH=/usr/bin:/:/bin", "RRUN_A=1", "RRUN_B=two words", "RRUN_EMPTY="];
+    let vars = [
+        "PATH=/usr/bin:/:/bin",
+        "RRUN_A=1",
+        "RRUN_B=two words",
+        "RRUN_EMPTY=",
+    ];
     b.config["process"]["env"] = json!(vars);
     b.config["process"]["cwd"] = json!("/home");
     // A relative executable is looked up in the process's PATH (/checker is in "/").
@@ -46,9 +61,19 @@ pub fn env_cwd_args(env: &Env) -> CaseResult {
     b.set_args(&args);
     let r = env.report(&b, &id)?;
     ensure!(r["cwd"] == "/home", "cwd is {}, want /home", r["cwd"]);
-    let argv: Vec<&str> = r["argv"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    ensure!(argv.get(1..) == Some(&args[1..]), "argv {argv:?}, want {:?}", &args[1..]);
-    let got: Vec<&str> = r["env"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let argv: Vec<&str> = r["argv"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    ensure!(
+        argv.get(1..) == Some(&args[1..]),
+        "argv {argv:?}, want {:?}",
+        &args[1..]
+    );
+    let got: Vec<&str> = r["env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     for v in vars {
         ensure!(got.contains(&v), "env lacks {v:?}: {got:?}");
     }
@@ -58,11 +83,24 @@ pub fn env_cwd_args(env: &Env) -> CaseResult {
 pub fn user(env: &Env) -> CaseResult {
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
-    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 0o027});
+    b.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 0o027});
     let r = env.report(&b, &id)?;
-    ensure!(r["uid"] == json!([1000, 1000, 1000, 1000]), "Uid {} want 1000 x4", r["uid"]);
-    ensure!(r["gid"] == json!([1001, 1001, 1001, 1001]), "Gid {} want 1001 x4", r["gid"]);
-    ensure!(r["groups"] == json!([10, 20]), "Groups {} want [10, 20]", r["groups"]);
+    ensure!(
+        r["uid"] == json!([1000, 1000, 1000, 1000]),
+        "Uid {} want 1000 x4",
+        r["uid"]
+    );
+    ensure!(
+        r["gid"] == json!([1001, 1001, 1001, 1001]),
+        "Gid {} want 1001 x4",
+        r["gid"]
+    );
+    ensure!(
+        r["groups"] == json!([10, 20]),
+        "Groups {} want [10, 20]",
+        r["groups"]
+    );
     ensure!(r["umask"] == "0027", "Umask {} want 0027", r["umask"]);
     Ok(Outcome::Pass)
 }
@@ -72,12 +110,17 @@ pub fn umask_default(env: &Env) -> CaseResult {
     let b = env.bundle(&id)?;
     let r = env.report(&b, &id)?;
     let mine = own_status("Umask");
-    ensure!(r["umask"] == mine.as_str(), "Umask {} with no process.user.umask, the caller's is {mine}", r["umask"]);
+    ensure!(
+        r["umask"] == mine.as_str(),
+        "Umask {} with no process.user.umask, the caller's is {mine}",
+        r["umask"]
+    );
     Ok(Outcome::Pass)
 }
 
 fn cap_sets(r: &Value) -> [u64; 5] {
-    ["CapBnd", "CapInh", "CapPrm", "CapEff", "CapAmb"].map(|k| r["caps"][k].as_u64().unwrap_or(u64::MAX))
+    ["CapBnd", "CapInh", "CapPrm", "CapEff", "CapAmb"]
+        .map(|k| r["caps"][k].as_u64().unwrap_or(u64::MAX))
 }
 
 pub fn capabilities(env: &Env) -> CaseResult {
@@ -88,7 +131,10 @@ pub fn capabilities(env: &Env) -> CaseResult {
     let r = env.report(&b, &id)?;
     let want = CAP_CHOWN | CAP_KILL | CAP_NET_BIND_SERVICE;
     let got = cap_sets(&r);
-    ensure!(got == [want; 5], "Bnd/Inh/Prm/Eff/Amb = {got:x?}, want all {want:#x}");
+    ensure!(
+        got == [want; 5],
+        "Bnd/Inh/Prm/Eff/Amb = {got:x?}, want all {want:#x}"
+    );
     Ok(Outcome::Pass)
 }
 
@@ -105,9 +151,18 @@ pub fn capabilities_ambient(env: &Env) -> CaseResult {
         "ambient": ["CAP_NET_BIND_SERVICE"]
     });
     let r = env.report(&b, &id)?;
-    let want = [CAP_CHOWN | CAP_KILL | CAP_NET_BIND_SERVICE, CAP_KILL | CAP_NET_BIND_SERVICE, CAP_NET_BIND_SERVICE, CAP_NET_BIND_SERVICE, CAP_NET_BIND_SERVICE];
+    let want = [
+        CAP_CHOWN | CAP_KILL | CAP_NET_BIND_SERVICE,
+        CAP_KILL | CAP_NET_BIND_SERVICE,
+        CAP_NET_BIND_SERVICE,
+        CAP_NET_BIND_SERVICE,
+        CAP_NET_BIND_SERVICE,
+    ];
     let got = cap_sets(&r);
-    ensure!(got == want, "Bnd/Inh/Prm/Eff/Amb = {got:x?}, want {want:x?}");
+    ensure!(
+        got == want,
+        "Bnd/Inh/Prm/Eff/Amb = {got:x?}, want {want:x?}"
+    );
     Ok(Outcome::Pass)
 }
 
@@ -116,15 +171,22 @@ pub fn capabilities_ungrantable(env: &Env) -> CaseResult {
     let mut b = env.bundle(&id)?;
     // CAP_SYS_RESOURCE is missing from this host's bounding set; the other is no capability at all.
     let set = json!(["CAP_KILL", "CAP_SYS_RESOURCE", "CAP_RRUN_BOGUS"]);
-    b.config["process"]["capabilities"] = json!({"bounding": set, "effective": set, "permitted": set});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": set, "effective": set, "permitted": set});
     let r = env.report(&b, &id)?;
     let eff = r["caps"]["CapEff"].as_u64().unwrap_or(0);
-    ensure!(eff & CAP_KILL != 0, "CapEff {eff:#x} lacks the grantable CAP_KILL");
+    ensure!(
+        eff & CAP_KILL != 0,
+        "CapEff {eff:#x} lacks the grantable CAP_KILL"
+    );
     Ok(Outcome::Pass)
 }
 
 fn host_hard_limit(resource: libc::__rlimit_resource_t) -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: lim is a valid, writable rlimit.
     unsafe { libc::getrlimit(resource, &mut lim) };
     lim.rlim_max
@@ -141,8 +203,18 @@ pub fn rlimits(env: &Env) -> CaseResult {
         {"type": "RLIMIT_CORE", "soft": core_hard / 4, "hard": core_hard}
     ]);
     let r = env.report(&b, &id)?;
-    ensure!(r["rlimits"]["RLIMIT_NOFILE"] == json!([nofile_hard / 2, nofile_hard]), "RLIMIT_NOFILE {} want [{}, {nofile_hard}]", r["rlimits"]["RLIMIT_NOFILE"], nofile_hard / 2);
-    ensure!(r["rlimits"]["RLIMIT_CORE"] == json!([core_hard / 4, core_hard]), "RLIMIT_CORE {} want [{}, {core_hard}]", r["rlimits"]["RLIMIT_CORE"], core_hard / 4);
+    ensure!(
+        r["rlimits"]["RLIMIT_NOFILE"] == json!([nofile_hard / 2, nofile_hard]),
+        "RLIMIT_NOFILE {} want [{}, {nofile_hard}]",
+        r["rlimits"]["RLIMIT_NOFILE"],
+        nofile_hard / 2
+    );
+    ensure!(
+        r["rlimits"]["RLIMIT_CORE"] == json!([core_hard / 4, core_hard]),
+        "RLIMIT_CORE {} want [{}, {core_hard}]",
+        r["rlimits"]["RLIMIT_CORE"],
+        core_hard / 4
+    );
     Ok(Outcome::Pass)
 }
 
@@ -154,7 +226,11 @@ pub fn no_new_privileges(env: &Env) -> CaseResult {
         b.config["process"]["noNewPrivileges"] = json!(nnp);
         let r = env.report(&b, &id)?;
         let want = u64::from(nnp || inherited);
-        ensure!(r["no_new_privs"] == want, "noNewPrivileges={nnp}: NoNewPrivs is {}, want {want}", r["no_new_privs"]);
+        ensure!(
+            r["no_new_privs"] == want,
+            "noNewPrivileges={nnp}: NoNewPrivs is {}, want {want}",
+            r["no_new_privs"]
+        );
     }
     Ok(Outcome::Pass)
 }
@@ -164,12 +240,24 @@ pub fn oom_score_adj(env: &Env) -> CaseResult {
     let mut b = env.bundle(&id)?;
     b.config["process"]["oomScoreAdj"] = json!(500);
     let r = env.report(&b, &id)?;
-    ensure!(r["oom_score_adj"] == 500, "oom_score_adj {} with oomScoreAdj 500", r["oom_score_adj"]);
+    ensure!(
+        r["oom_score_adj"] == 500,
+        "oom_score_adj {} with oomScoreAdj 500",
+        r["oom_score_adj"]
+    );
     let id = env.id("unset");
     let b = env.bundle(&id)?;
     let r = env.report(&b, &id)?;
-    let mine: i64 = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default().trim().parse().unwrap_or(0);
-    ensure!(r["oom_score_adj"] == mine, "oom_score_adj {} with oomScoreAdj unset, the caller's is {mine}", r["oom_score_adj"]);
+    let mine: i64 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    ensure!(
+        r["oom_score_adj"] == mine,
+        "oom_score_adj {} with oomScoreAdj unset, the caller's is {mine}",
+        r["oom_score_adj"]
+    );
     Ok(Outcome::Pass)
 }
 
@@ -178,7 +266,11 @@ pub fn hostname(env: &Env) -> CaseResult {
     let mut b = env.bundle(&id)?;
     b.config["hostname"] = json!("rrun-host");
     let r = env.report(&b, &id)?;
-    ensure!(r["hostname"] == "rrun-host", "hostname {} want rrun-host", r["hostname"]);
+    ensure!(
+        r["hostname"] == "rrun-host",
+        "hostname {} want rrun-host",
+        r["hostname"]
+    );
     Ok(Outcome::Pass)
 }
 
@@ -187,6 +279,10 @@ pub fn domainname(env: &Env) -> CaseResult {
     let mut b = env.bundle(&id)?;
     b.config["domainname"] = json!("rrun-domain");
     let r = env.report(&b, &id)?;
-    ensure!(r["domainname"] == "rrun-domain", "domainname {} want rrun-domain", r["domainname"]);
+    ensure!(
+        r["domainname"] == "rrun-domain",
+        "domainname {} want rrun-domain",
+        r["domainname"]
+    );
     Ok(Outcome::Pass)
 }
