@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// The parent of every cgroup the suite asks for (`linux.cgroupsPath`).
 pub const CGROUP_PARENT: &str = "rrun-conformance";
 /// Safety bound on any single runtime call, so a hung runtime cannot hang the suite.
-const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+const CLI_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A runtime given on the command line as `name=path`.
 #[derive(Clone, Debug)]
@@ -46,6 +46,9 @@ pub fn ctx<T, E: std::fmt::Display>(r: std::result::Result<T, E>, what: &str) ->
     r.map_err(|e| format!("{what}: {e}"))
 }
 
+/// The exit code recorded for a runtime call that outlived CLI_TIMEOUT.
+pub const TIMED_OUT: i32 = -2;
+
 /// The result of one runtime CLI call. stdout/stderr go to files, not pipes:
 /// a created container inherits them and would keep a pipe open forever.
 pub struct Output {
@@ -69,6 +72,9 @@ impl Output {
 
     /// One line for notes: exit code and the first line of the error text.
     pub fn summary(&self) -> String {
+        if self.code == TIMED_OUT {
+            return format!("timed out after {}s and was killed", CLI_TIMEOUT.as_secs());
+        }
         let first = self.error_text().lines().next().unwrap_or("").to_string();
         format!("exit {}: {}", self.code, first)
     }
@@ -265,6 +271,23 @@ impl<'a> Env<'a> {
                 }
             }
         }
+        // Last resort for a runtime that lost track of its container: the
+        // processes rooted in this case's bundles were started for this case.
+        let mut strays = processes_rooted_in(&self.work);
+        for id in self.ids.borrow().iter() {
+            strays.extend(processes_in_cgroup(&self.cgroups_path(id)));
+        }
+        strays.sort();
+        strays.dedup();
+        if !strays.is_empty() {
+            problems.push(format!("processes left running in the bundles: {strays:?}"));
+            for pid in &strays {
+                if let Ok(pid) = pid.parse::<libc::pid_t>() {
+                    // SAFETY: kill(2) on a pid whose root is inside our own bundle dir.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
         for f in self.cleanups.borrow_mut().drain(..).rev() {
             f();
         }
@@ -386,7 +409,7 @@ pub fn wait_child(mut child: std::process::Child, limit: Duration) -> i32 {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return -2;
+                return TIMED_OUT;
             }
         }
     }
@@ -498,6 +521,23 @@ pub fn processes_rooted_in(dir: &Path) -> Vec<String> {
                 .to_string()
                 .starts_with(&prefix)
                 .then_some(pid)
+        })
+        .collect()
+}
+
+/// Processes in the cgroup `cgroups_path` (any hierarchy), from /proc/*/cgroup.
+pub fn processes_in_cgroup(cgroups_path: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let suffix = format!(":{cgroups_path}");
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            pid.parse::<u32>().ok()?;
+            let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+            text.lines().any(|l| l.ends_with(&suffix)).then_some(pid)
         })
         .collect()
 }

@@ -3,8 +3,8 @@
 
 use crate::ensure;
 use crate::harness::{
-    cgroup_dirs, ctx, host_mounts_under, processes_rooted_in, wait_until, Bundle, CaseResult, Env,
-    Outcome,
+    cgroup_dirs, ctx, host_mounts_under, processes_in_cgroup, processes_rooted_in, wait_until,
+    Bundle, CaseResult, Env, Outcome,
 };
 use serde_json::json;
 use std::fs;
@@ -21,6 +21,7 @@ pub fn nothing_left(env: &Env, b: &Bundle, id: &str) -> Result<(), String> {
     let mut procs = Vec::new();
     let gone = wait_until(Duration::from_secs(5), || {
         procs = processes_rooted_in(&b.rootfs());
+        procs.extend(processes_in_cgroup(&env.cgroups_path(id)));
         procs.is_empty()
     });
     ensure!(
