@@ -104,6 +104,7 @@ pub struct Env<'a> {
     ids: RefCell<Vec<String>>,
     cleanups: RefCell<Vec<Box<dyn FnOnce()>>>,
     notes: RefCell<Vec<String>>,
+    checks: RefCell<Vec<(String, Option<String>)>>,
 }
 
 impl<'a> Env<'a> {
@@ -127,6 +128,7 @@ impl<'a> Env<'a> {
             ids: RefCell::new(Vec::new()),
             cleanups: RefCell::new(Vec::new()),
             notes: RefCell::new(Vec::new()),
+            checks: RefCell::new(Vec::new()),
         })
     }
 
@@ -151,6 +153,16 @@ impl<'a> Env<'a> {
     /// (the runtime's error line, the attacker's attempts).
     pub fn note(&self, text: String) {
         self.notes.borrow_mut().push(text);
+    }
+
+    /// A named sub-check of this case (`<case>#<name>` in requirements.rs):
+    /// lets one container run prove several rows independently.
+    pub fn check(&self, name: &str, problem: Option<String>) {
+        self.checks.borrow_mut().push((name.to_string(), problem));
+    }
+
+    pub fn take_checks(&self) -> Vec<(String, Option<String>)> {
+        self.checks.borrow_mut().drain(..).collect()
     }
 
     pub fn take_notes(&self) -> Vec<String> {

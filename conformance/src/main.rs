@@ -135,7 +135,11 @@ fn run_all(args: &Args, base: &Path) -> (Results, Vec<String>) {
             continue;
         }
         for rt in &args.runtimes {
-            let (verdict, case_notes) = run_case(case, rt, args, base);
+            let (verdict, case_notes, checks) = run_case(case, rt, args, base);
+            for (name, problem) in checks {
+                let v = problem.map_or(Verdict::Pass, Verdict::Fail);
+                results.insert((format!("{}#{name}", case.name), rt.name.clone()), v);
+            }
             notes.extend(
                 case_notes
                     .into_iter()
@@ -153,11 +157,19 @@ fn run_all(args: &Args, base: &Path) -> (Results, Vec<String>) {
     (results, notes)
 }
 
-fn run_case(case: &cases::Case, rt: &Runtime, args: &Args, base: &Path) -> (Verdict, Vec<String>) {
+type CaseRun = (Verdict, Vec<String>, Vec<(String, Option<String>)>);
+
+fn run_case(case: &cases::Case, rt: &Runtime, args: &Args, base: &Path) -> CaseRun {
     let root = base.join(format!("root-{}", rt.name));
     let env = match Env::new(rt, case.name, &root, base, &args.checker) {
         Ok(env) => env,
-        Err(e) => return (Verdict::Fail(format!("setup: {e:#}")), Vec::new()),
+        Err(e) => {
+            return (
+                Verdict::Fail(format!("setup: {e:#}")),
+                Vec::new(),
+                Vec::new(),
+            )
+        }
     };
     let result = (case.run)(&env);
     let leftovers = env.finish();
@@ -167,5 +179,5 @@ fn run_case(case: &cases::Case, rt: &Runtime, args: &Args, base: &Path) -> (Verd
         (Ok(Outcome::Pass), None) => Verdict::Pass,
         (Ok(Outcome::Skip(why)), None) => Verdict::Skip(why),
     };
-    (verdict, env.take_notes())
+    (verdict, env.take_notes(), env.take_checks())
 }

@@ -31,7 +31,6 @@ const fn req(
 
 const LIFECYCLE: &str = "runtime.lifecycle.create-start-kill-delete";
 const STATE: &str = "runtime.state.fields";
-const HOOKS: &str = "config.hooks.order-and-state";
 
 #[rustfmt::skip]
 pub const REQUIREMENTS: &[Req] = &[
@@ -117,14 +116,14 @@ pub const REQUIREMENTS: &[Req] = &[
     req("config.hostname", "hostname is set in the container", "MUST", &["config.hostname"]),
     req("config.domainname", "domainname is set in the container", "MUST", &["config.domainname"]),
     req("config.hostname", "hostname without a new UTS namespace errors", "runc", &["errors.hostname-without-uts"]),
-    req("config.hooks", "hooks of a phase run in the listed order", "MUST", &[HOOKS]),
-    req("config.hooks", "hooks get the container state on stdin", "MUST", &[HOOKS]),
-    req("config.hooks", "prestart runs during create, before createRuntime", "MUST", &[HOOKS]),
-    req("config.hooks", "createRuntime runs during create", "MUST", &[HOOKS]),
-    req("config.hooks", "createContainer runs after createRuntime, during create", "MUST", &[HOOKS]),
-    req("config.hooks", "startContainer runs at start, before the user process, in the container", "MUST", &[HOOKS]),
-    req("config.hooks", "poststart runs after the process started, before start returns", "MUST", &[HOOKS]),
-    req("config.hooks", "poststop runs after delete, before delete returns", "MUST", &[HOOKS]),
+    req("config.hooks", "hooks of a phase run in the listed order", "MUST", &["config.hooks.order#in-phase-order"]),
+    req("config.hooks", "hooks get the container state on stdin", "MUST", &["config.hooks.state-stdin"]),
+    req("config.hooks", "prestart runs during create, before createRuntime", "MUST", &["config.hooks.order#prestart"]),
+    req("config.hooks", "createRuntime runs during create", "MUST", &["config.hooks.order#createRuntime"]),
+    req("config.hooks", "createContainer runs after createRuntime, during create", "MUST", &["config.hooks.order#createContainer"]),
+    req("config.hooks", "startContainer runs at start, before the user process, in the container", "MUST", &["config.hooks.order#startContainer"]),
+    req("config.hooks", "poststart runs after the process started, before start returns", "MUST", &["config.hooks.order#poststart"]),
+    req("config.hooks", "poststop runs after delete, before delete returns", "MUST", &["config.hooks.order#poststop"]),
     req("config.hooks", "a hook past its timeout is killed, create fails", "MUST", &["config.hooks.timeout"]),
     // config-linux.md
     req("config-linux.namespaces", "new pid namespace", "MUST", &["config-linux.namespaces.new-pid"]),

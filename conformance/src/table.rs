@@ -94,7 +94,8 @@ pub fn print(runtimes: &[Runtime], results: &Results, notes: &[String]) -> bool 
 }
 
 fn print_notes(names: &[&str], results: &Results) {
-    let mut keys: Vec<&(String, String)> = results.keys().collect();
+    let mut keys: Vec<&(String, String)> =
+        results.keys().filter(|(c, _)| !c.contains('#')).collect();
     keys.sort_by_key(|(case, rt)| (names.iter().position(|n| n == rt), case.clone()));
     println!("\nnotes:");
     for key in keys {
@@ -106,30 +107,30 @@ fn print_notes(names: &[&str], results: &Results) {
     }
 }
 
+/// Counts of case verdicts (not sub-checks) for one runtime: (pass, fail, skip).
+fn case_counts(results: &Results, runtime: &str) -> (usize, usize, usize) {
+    let mut counts = (0, 0, 0);
+    for ((case, rt), v) in results {
+        if rt != runtime || case.contains('#') {
+            continue;
+        }
+        match v {
+            Verdict::Pass => counts.0 += 1,
+            Verdict::Fail(_) => counts.1 += 1,
+            Verdict::Skip(_) => counts.2 += 1,
+        }
+    }
+    counts
+}
+
 fn summary(names: &[&str], results: &Results, covered: usize) -> bool {
     let Some(first) = names.first() else {
         return false;
     };
-    let count = |pred: fn(&Verdict) -> bool| {
-        results
-            .iter()
-            .filter(|((_, rt), v)| rt == first && pred(v))
-            .count()
-    };
-    let passed = count(|v| matches!(v, Verdict::Pass));
-    let failed = count(|v| matches!(v, Verdict::Fail(_)));
-    let skipped = count(|v| matches!(v, Verdict::Skip(_)));
     println!();
     for other in &names[1..] {
-        let f = results
-            .iter()
-            .filter(|((_, rt), v)| rt == other && matches!(v, Verdict::Fail(_)))
-            .count();
-        let p = results
-            .iter()
-            .filter(|((_, rt), v)| rt == other && matches!(v, Verdict::Pass))
-            .count();
-        println!("({other}: {p} passed, {f} failed; informational)");
+        let (p, f, s) = case_counts(results, other);
+        println!("({other}: {p} passed, {f} failed, {s} skipped; informational)");
     }
     println!(
         "requirements: {} listed, {} covered by a case, {} not yet covered",
@@ -137,6 +138,7 @@ fn summary(names: &[&str], results: &Results, covered: usize) -> bool {
         covered,
         REQUIREMENTS.len() - covered
     );
+    let (passed, failed, skipped) = case_counts(results, first);
     println!("conformance: {passed} passed, {failed} failed, {skipped} skipped");
     failed > 0
 }

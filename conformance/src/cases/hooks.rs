@@ -14,6 +14,9 @@ use std::time::Duration;
 
 const IN_CONTAINER: &str = "/hookout";
 
+/// (check name, problem if it failed) per hook phase.
+type PhaseChecks = Vec<(&'static str, Option<String>)>;
+
 fn recording_hook(dir: &str, name: &str) -> Value {
     json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{name}.json; echo {name} >> {dir}/order")]})
 }
@@ -22,7 +25,7 @@ fn failing_hook() -> Value {
     json!({"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/null; exit 1"]})
 }
 
-fn order(dir: &Path) -> Vec<String> {
+fn order_of(dir: &Path) -> Vec<String> {
     fs::read_to_string(dir.join("order"))
         .unwrap_or_default()
         .lines()
@@ -42,9 +45,12 @@ fn hook_bundle(env: &Env, id: &str) -> Result<(Bundle, PathBuf), String> {
     Ok((b, dir))
 }
 
-pub fn order_and_state(env: &Env) -> CaseResult {
-    let id = env.id("c");
-    let (mut b, dir) = hook_bundle(env, &id)?;
+/// Drive one container with a recording hook in every phase through
+/// create, start, kill and delete. Returns the hook dir and every ordering
+/// problem seen (the state check is a separate case, so a runtime that runs
+/// a hook at the wrong time is not also failed on its stdin).
+fn hook_flow(env: &Env, id: &str) -> Result<(PathBuf, String, PhaseChecks), String> {
+    let (mut b, dir) = hook_bundle(env, id)?;
     let host = dir.display().to_string();
     b.config["hooks"] = json!({
         "prestart": [recording_hook(&host, "prestart-1"), recording_hook(&host, "prestart-2")],
@@ -55,49 +61,117 @@ pub fn order_and_state(env: &Env) -> CaseResult {
         "poststop": [recording_hook(&host, "poststop")]
     });
     b.write()?;
-    env.create(&b, &id)?;
-    let after_create = order(&dir);
-    ensure!(
-        after_create
-            == [
-                "prestart-1",
-                "prestart-2",
-                "createRuntime",
-                "createContainer"
-            ],
-        "hooks run by create: {after_create:?}"
-    );
-    env.start(&id)?;
-    let after_start = order(&dir);
-    ensure!(
-        after_start.iter().any(|h| h == "poststart"),
-        "poststart had not run when start returned: {after_start:?}"
-    );
-    ensure!(
-        wait_until(Duration::from_secs(20), || order(&dir)
-            .iter()
-            .any(|h| h == "process")),
-        "the process never ran"
-    );
-    let all = order(&dir);
-    let pos = |name: &str| all.iter().position(|h| h == name).unwrap_or(usize::MAX);
-    ensure!(
-        pos("startContainer") == 4
-            && pos("startContainer") < pos("process")
-            && pos("startContainer") < pos("poststart"),
-        "order after start: {all:?}"
-    );
-    let kill = env.cli(&["kill", &id, "KILL"]);
+    env.create(&b, id)?;
+    let after_create = order_of(&dir);
+    env.start(id)?;
+    let after_start = order_of(&dir);
+    let ran = wait_until(Duration::from_secs(20), || {
+        order_of(&dir).iter().any(|h| h == "process")
+    });
+    ensure!(ran, "the process never ran");
+    let kill = env.cli(&["kill", id, "KILL"]);
     ensure!(kill.code == 0, "kill: {}", kill.summary());
-    env.wait_status(&id, "stopped")?;
-    let del = env.cli(&["delete", &id]);
+    env.wait_status(id, "stopped")?;
+    let before_delete = order_of(&dir);
+    let del = env.cli(&["delete", id]);
     ensure!(del.code == 0, "delete: {}", del.summary());
-    let last = order(&dir);
-    ensure!(
-        last.last().map(String::as_str) == Some("poststop"),
-        "poststop was not the last hook when delete returned: {last:?}"
-    );
-    check_states(&dir, &id, &b.dir_str())
+    let after_delete = order_of(&dir);
+    let problems = order_checks(&after_create, &after_start, &before_delete, &after_delete);
+    Ok((dir, b.dir_str(), problems))
+}
+
+/// One named check per hook phase, from the order file as it was after
+/// create, after start, before and after delete.
+fn order_checks(
+    create: &[String],
+    start: &[String],
+    stopped: &[String],
+    deleted: &[String],
+) -> PhaseChecks {
+    let at = |list: &[String], name: &str| list.iter().position(|h| h == name);
+    let check = |ok: bool, what: &str| {
+        (!ok).then(|| {
+            format!(
+                "{what}; after create {create:?}, after start {start:?}, after delete {deleted:?}"
+            )
+        })
+    };
+    let in_create = |name: &str| at(create, name).is_some();
+    vec![
+        (
+            "in-phase-order",
+            check(
+                at(create, "prestart-1") < at(create, "prestart-2") && in_create("prestart-1"),
+                "prestart hooks not run in listed order",
+            ),
+        ),
+        (
+            "prestart",
+            check(
+                in_create("prestart-2") && at(create, "prestart-2") < at(create, "createRuntime"),
+                "prestart not run by create before createRuntime",
+            ),
+        ),
+        (
+            "createRuntime",
+            check(
+                in_create("createRuntime"),
+                "createRuntime not run by create",
+            ),
+        ),
+        (
+            "createContainer",
+            check(
+                in_create("createContainer")
+                    && at(create, "createRuntime") < at(create, "createContainer"),
+                "createContainer not run by create after createRuntime",
+            ),
+        ),
+        (
+            "startContainer",
+            check(
+                !in_create("startContainer")
+                    && at(start, "startContainer").is_some()
+                    && at(start, "startContainer") < at(start, "process").or(Some(usize::MAX)),
+                "startContainer not run by start before the process",
+            ),
+        ),
+        (
+            "poststart",
+            check(
+                !in_create("poststart") && at(start, "poststart") > at(start, "startContainer"),
+                "poststart not run by start (after startContainer, before start returned)",
+            ),
+        ),
+        (
+            "poststop",
+            check(
+                at(stopped, "poststop").is_none()
+                    && deleted.last().map(String::as_str) == Some("poststop"),
+                "poststop not run by delete as the last hook",
+            ),
+        ),
+    ]
+}
+
+pub fn order(env: &Env) -> CaseResult {
+    let id = env.id("c");
+    let (_, _, checks) = hook_flow(env, &id)?;
+    let failed: Vec<String> = checks
+        .iter()
+        .filter_map(|(n, p)| p.as_ref().map(|p| format!("{n}: {p}")))
+        .collect();
+    for (name, problem) in checks {
+        env.check(name, problem);
+    }
+    ensure!(failed.is_empty(), "{}", failed.join(" | "));
+    Ok(Outcome::Pass)
+}
+
+pub fn state_stdin(env: &Env) -> CaseResult {
+    let id = env.id("c");
+    let (dir, bundle, _) = hook_flow(env, &id)?;
+    check_states(&dir, &id, &bundle)
 }
 
 /// Every hook got valid state JSON naming this container and bundle.
@@ -151,7 +225,7 @@ pub fn prestart_failure(env: &Env) -> CaseResult {
     );
     super::errors::nothing_left(env, &b, &id)?;
     ensure!(
-        !order(&dir).iter().any(|h| h == "process"),
+        !order_of(&dir).iter().any(|h| h == "process"),
         "the user process ran although prestart failed"
     );
     Ok(Outcome::Pass)
@@ -171,7 +245,7 @@ pub fn poststart_failure(env: &Env) -> CaseResult {
         out.summary()
     ));
     ensure!(
-        order(&dir).iter().any(|h| h == "poststart-2"),
+        order_of(&dir).iter().any(|h| h == "poststart-2"),
         "the hook after the failing poststart hook did not run (start: {})",
         out.summary()
     );
@@ -204,7 +278,7 @@ pub fn poststop_failure(env: &Env) -> CaseResult {
         out.summary()
     ));
     ensure!(
-        order(&dir).iter().any(|h| h == "poststop-2"),
+        order_of(&dir).iter().any(|h| h == "poststop-2"),
         "the hook after the failing poststop hook did not run"
     );
     ensure!(
