@@ -1,0 +1,450 @@
+//! `rrun-checker`: the process the conformance runner puts inside each test
+//! container. It reports what the container looks like *from the inside* as
+//! JSON, so the runner can compare it with the config it wrote.
+//!
+//! It is built statically (the test rootfs is busybox, with no libc) and uses
+//! only std, libc and serde_json.
+//!
+//! Modes:
+//! * `report [path:P]... [read:P]... [sysctl:NAME]... [out:FILE]`
+//! * `exit N`: exit with status N
+//! * `sleep [SECONDS]`: sleep (forever without an argument)
+//! * `overwrite-exe PID`: the CVE-2019-5736 attacker (see [`overwrite_exe`])
+
+use serde_json::{json, Map, Value};
+use std::ffi::CString;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::io::AsRawFd;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("report");
+    let rest = args.get(2..).unwrap_or(&[]);
+    match mode {
+        "report" => report_mode(&args, rest),
+        "exit" => std::process::exit(rest.first().and_then(|s| s.parse().ok()).unwrap_or(0)),
+        "sleep" => sleep_mode(rest),
+        "overwrite-exe" => overwrite_exe(rest.first().map(String::as_str).unwrap_or("1")),
+        other => {
+            eprintln!("rrun-checker: unknown mode {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn sleep_mode(rest: &[String]) {
+    let secs: u64 = rest
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX / 4);
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+}
+
+fn report_mode(argv: &[String], rest: &[String]) {
+    // The fd listing comes first, before this process opens anything else.
+    let fds = open_fds();
+    let mut out_file = None;
+    let mut paths = Map::new();
+    let mut files = Map::new();
+    let mut sysctls = Map::new();
+    for arg in rest {
+        if let Some(p) = arg.strip_prefix("path:") {
+            paths.insert(p.to_string(), probe_path(p));
+        } else if let Some(p) = arg.strip_prefix("read:") {
+            files.insert(
+                p.to_string(),
+                read_text(p).map_or(Value::Null, Value::String),
+            );
+        } else if let Some(n) = arg.strip_prefix("sysctl:") {
+            let file = format!("/proc/sys/{}", n.replace('.', "/"));
+            let value = read_text(&file).map(|s| s.trim().to_string());
+            sysctls.insert(n.to_string(), value.map_or(Value::Null, Value::String));
+        } else if let Some(p) = arg.strip_prefix("out:") {
+            out_file = Some(p.to_string());
+        }
+    }
+    let status = proc_status();
+    let report = json!({
+        "argv": argv,
+        "pid": std::process::id(),
+        "ns": namespaces(),
+        "mounts": mountinfo(),
+        "hostname": uname_field(|u| &u.nodename),
+        "domainname": uname_field(|u| &u.domainname),
+        "uid": ids(&status, "Uid"),
+        "gid": ids(&status, "Gid"),
+        "groups": ids(&status, "Groups"),
+        "caps": caps(&status),
+        "no_new_privs": status.get("NoNewPrivs").and_then(|v| v.parse::<u64>().ok()),
+        "umask": status.get("Umask").cloned(),
+        "rlimits": rlimits(),
+        "env": std::env::vars_os().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect::<Vec<_>>(),
+        "cwd": std::env::current_dir().map(|p| p.display().to_string()).ok(),
+        "dev": dev_entries(),
+        "paths": paths,
+        "files": files,
+        "sysctl": sysctls,
+        "oom_score_adj": read_text("/proc/self/oom_score_adj").and_then(|s| s.trim().parse::<i64>().ok()),
+        "fds": fds,
+        "uid_map": read_text("/proc/self/uid_map"),
+        "gid_map": read_text("/proc/self/gid_map"),
+        "cgroup": read_text("/proc/self/cgroup"),
+        "isatty": (0..3).map(|fd| {
+            // SAFETY: isatty only inspects the fd number; any value is allowed.
+            unsafe { libc::isatty(fd) == 1 }
+        }).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string(&report).unwrap_or_default() + "\n";
+    match out_file {
+        Some(path) => {
+            if let Err(e) = fs::write(&path, text) {
+                eprintln!("rrun-checker: write {path}: {e}");
+                std::process::exit(1);
+            }
+        }
+        None => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+    }
+}
+
+fn read_text(path: &str) -> Option<String> {
+    fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn errno_of(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(-1)
+}
+
+/// Readable? writable (and which errno if not)? empty?
+fn probe_path(path: &str) -> Value {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) => return json!({"exists": false, "errno": errno_of(&e)}),
+    };
+    if meta.is_dir() {
+        let (readable, empty, read_errno) = match fs::read_dir(path) {
+            Ok(mut it) => (true, it.next().is_none(), 0),
+            Err(e) => (false, false, errno_of(&e)),
+        };
+        let probe = format!("{path}/.rrun-checker-probe-{}", std::process::id());
+        let (writable, write_errno) = match fs::create_dir(&probe) {
+            Ok(()) => {
+                let _ = fs::remove_dir(&probe);
+                (true, 0)
+            }
+            Err(e) => (false, errno_of(&e)),
+        };
+        return json!({"exists": true, "is_dir": true, "readable": readable, "read_errno": read_errno,
+            "empty": empty, "writable": writable, "write_errno": write_errno});
+    }
+    let (readable, empty, read_errno) = match fs::File::open(path) {
+        Ok(mut f) => {
+            let mut buf = [0u8; 4096];
+            match f.read(&mut buf) {
+                Ok(n) => (true, n == 0, 0),
+                Err(e) => (false, false, errno_of(&e)),
+            }
+        }
+        Err(e) => (false, false, errno_of(&e)),
+    };
+    // Opening for writing is the probe: nothing is ever written.
+    let (writable, write_errno) = match fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => (true, 0),
+        Err(e) => (false, errno_of(&e)),
+    };
+    json!({"exists": true, "is_dir": false, "readable": readable, "read_errno": read_errno,
+        "empty": empty, "writable": writable, "write_errno": write_errno})
+}
+
+fn namespaces() -> Value {
+    let mut map = Map::new();
+    for ns in [
+        "cgroup",
+        "ipc",
+        "mnt",
+        "net",
+        "pid",
+        "pid_for_children",
+        "time",
+        "time_for_children",
+        "user",
+        "uts",
+    ] {
+        let link = fs::read_link(format!("/proc/self/ns/{ns}")).ok();
+        let inode = link.and_then(|l| {
+            let s = l.to_string_lossy().into_owned();
+            s.split('[')
+                .nth(1)?
+                .trim_end_matches(']')
+                .parse::<u64>()
+                .ok()
+        });
+        map.insert(ns.to_string(), json!(inode));
+    }
+    Value::Object(map)
+}
+
+/// /proc/self/mountinfo, one object per line (proc(5) field layout).
+fn mountinfo() -> Value {
+    let text = read_text("/proc/self/mountinfo").unwrap_or_default();
+    let mounts: Vec<Value> = text
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let l: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            Some(json!({
+                "id": l.first()?.parse::<u64>().ok()?,
+                "parent": l.get(1)?.parse::<u64>().ok()?,
+                "root": unescape(l.get(3)?),
+                "mount_point": unescape(l.get(4)?),
+                "options": l.get(5)?,
+                "optional": l.get(6..).unwrap_or(&[]).join(" "),
+                "fstype": r.first()?,
+                "source": r.get(1).copied().unwrap_or(""),
+                "super_options": r.get(2).copied().unwrap_or(""),
+            }))
+        })
+        .collect();
+    Value::Array(mounts)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal `\NNN`.
+fn unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Uname {
+    nodename: String,
+    domainname: String,
+}
+
+fn uname_field(pick: fn(&Uname) -> &String) -> Option<String> {
+    // SAFETY: utsname is plain old data; zeroed is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    let field = |chars: &[libc::c_char]| {
+        let bytes: Vec<u8> = chars
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let un = Uname {
+        nodename: field(&u.nodename),
+        domainname: field(&u.domainname),
+    };
+    Some(pick(&un).clone())
+}
+
+fn proc_status() -> std::collections::HashMap<String, String> {
+    read_text("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn ids(status: &std::collections::HashMap<String, String>, key: &str) -> Value {
+    let list: Vec<u64> = status
+        .get(key)
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!(list)
+}
+
+fn caps(status: &std::collections::HashMap<String, String>) -> Value {
+    let mut map = Map::new();
+    for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        let v = status
+            .get(key)
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
+        map.insert(key.to_string(), json!(v));
+    }
+    Value::Object(map)
+}
+
+fn rlimits() -> Value {
+    let all = [
+        ("RLIMIT_AS", libc::RLIMIT_AS),
+        ("RLIMIT_CORE", libc::RLIMIT_CORE),
+        ("RLIMIT_CPU", libc::RLIMIT_CPU),
+        ("RLIMIT_DATA", libc::RLIMIT_DATA),
+        ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
+        ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS),
+        ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
+        ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE),
+        ("RLIMIT_NICE", libc::RLIMIT_NICE),
+        ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
+        ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
+        ("RLIMIT_RSS", libc::RLIMIT_RSS),
+        ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO),
+        ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
+        ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING),
+        ("RLIMIT_STACK", libc::RLIMIT_STACK),
+    ];
+    let mut map = Map::new();
+    for (name, resource) in all {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: lim is a valid, writable rlimit; resource is a known constant.
+        if unsafe { libc::getrlimit(resource, &mut lim) } == 0 {
+            map.insert(name.to_string(), json!([lim.rlim_cur, lim.rlim_max]));
+        }
+    }
+    Value::Object(map)
+}
+
+fn dev_entries() -> Value {
+    let mut out = Vec::new();
+    let mut names: Vec<String> = fs::read_dir("/dev")
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .map(|e| format!("/dev/{}", e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.push("/dev/pts/ptmx".to_string());
+    names.sort();
+    for path in names {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        let kind = if ft.is_symlink() {
+            "l"
+        } else if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else if ft.is_fifo() {
+            "p"
+        } else if ft.is_dir() {
+            "d"
+        } else if ft.is_socket() {
+            "s"
+        } else {
+            "f"
+        };
+        let rdev = meta.rdev();
+        out.push(json!({
+            "path": path,
+            "kind": kind,
+            "major": libc::major(rdev),
+            "minor": libc::minor(rdev),
+            "mode": meta.mode() & 0o7777,
+            "uid": meta.uid(),
+            "gid": meta.gid(),
+            "link": fs::read_link(&path).ok().map(|l| l.display().to_string()),
+        }));
+    }
+    Value::Array(out)
+}
+
+/// Open fds with their link targets, without the directory fd used to list them.
+fn open_fds() -> Value {
+    let own_dir = format!("/proc/{}/fd", std::process::id());
+    let mut map = Map::new();
+    if let Ok(it) = fs::read_dir("/proc/self/fd") {
+        for entry in it.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let target = fs::read_link(entry.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            if target == own_dir {
+                continue;
+            }
+            map.insert(name, Value::String(target));
+        }
+    }
+    Value::Object(map)
+}
+
+/// The CVE-2019-5736 attacker, run by the runner with nsenter inside the
+/// container's namespaces while the runtime's init waits there.
+///
+/// Phase 1 (init still waiting): open `/proc/PID/exe` O_PATH and keep the fd;
+/// try to open it for writing directly and through `/proc/self/fd/N`.
+/// Phase 2 (after one byte arrives on stdin: the runner has started the
+/// container, so the runtime image has exec'd away): try again, and write.
+/// Prints a JSON list of attempts; `write_succeeded` is the verdict.
+fn overwrite_exe(pid: &str) {
+    let exe = format!("/proc/{pid}/exe");
+    let mut attempts = Vec::new();
+    let c_exe = CString::new(exe.as_bytes()).unwrap_or_default();
+    // SAFETY: c_exe is a valid NUL-terminated path; O_PATH opens nothing for I/O.
+    let path_fd = unsafe { libc::open(c_exe.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    let path_errno = if path_fd < 0 { last_errno() } else { 0 };
+    attempts.push(json!({"phase": 1, "what": "open O_PATH", "path": exe, "ok": path_fd >= 0, "errno": path_errno}));
+    let via_fd = format!("/proc/self/fd/{path_fd}");
+    try_write_attempts(1, &[&exe, &via_fd], path_fd >= 0, &mut attempts);
+    println!("{}", json!({"ready": true}));
+    let _ = std::io::stdout().flush();
+    let mut byte = [0u8; 1];
+    let _ = std::io::stdin().read(&mut byte);
+    try_write_attempts(2, &[&exe, &via_fd], path_fd >= 0, &mut attempts);
+    let write_succeeded = attempts
+        .iter()
+        .any(|a| a["what"] == "write" && a["ok"] == true);
+    println!(
+        "{}",
+        json!({"attempts": attempts, "write_succeeded": write_succeeded})
+    );
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+}
+
+fn try_write_attempts(phase: u32, paths: &[&str], have_fd: bool, attempts: &mut Vec<Value>) {
+    for (i, path) in paths.iter().enumerate() {
+        if i > 0 && !have_fd {
+            continue;
+        }
+        match fs::OpenOptions::new().append(true).open(path) {
+            Ok(mut f) => {
+                attempts.push(json!({"phase": phase, "what": "open O_WRONLY", "path": path, "ok": true, "errno": 0}));
+                // Append-style write at the end: a successful attack is proven
+                // without destroying the image's existing bytes.
+                let res = f
+                    .write_all(b"#rrun-conformance-overwrite#")
+                    .and_then(|_| f.flush());
+                let errno = res.as_ref().err().map_or(0, errno_of);
+                attempts.push(json!({"phase": phase, "what": "write", "path": path, "fd": f.as_raw_fd(), "ok": res.is_ok(), "errno": errno}));
+            }
+            Err(e) => {
+                attempts.push(json!({"phase": phase, "what": "open O_WRONLY", "path": path, "ok": false, "errno": errno_of(&e)}));
+            }
+        }
+    }
+}
