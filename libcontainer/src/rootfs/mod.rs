@@ -171,11 +171,16 @@ pub fn pivot(ctx: &RootfsContext) -> Result<(), RootfsError> {
     nix::unistd::chdir("/").map_err(|e| RootfsError::sys("chdir", "/", e))?;
     // Mounts made by hooks or the lead after pivot must not reach the host
     // either: re-apply the configured propagation on the new root (runc).
-    if let Some(propagation) = root_propagation(ctx.spec)? {
-        mounts::raw_mount(None, Path::new("/"), None, propagation, "")
-            .map_err(|e| RootfsError::sys("set propagation", "/", e))?;
+    // Unbindable waits for `finalize`: readonlyPaths are bind mounts.
+    match root_propagation(ctx.spec)? {
+        Some(flag) if flag & libc::MS_UNBINDABLE == 0 => set_root_propagation(flag),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+fn set_root_propagation(flag: libc::c_ulong) -> Result<(), RootfsError> {
+    mounts::raw_mount(None, Path::new("/"), None, flag, "")
+        .map_err(|e| RootfsError::sys("set propagation", "/", e))
 }
 
 fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
@@ -234,6 +239,9 @@ pub fn finalize(ctx: &RootfsContext) -> Result<(), RootfsError> {
         .unwrap_or(false)
     {
         remount_readonly(root.as_fd(), Path::new("/"))?;
+    }
+    if let Some(flag) = root_propagation(ctx.spec)?.filter(|f| f & libc::MS_UNBINDABLE != 0) {
+        set_root_propagation(flag)?;
     }
     Ok(())
 }
