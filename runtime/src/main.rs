@@ -1,5 +1,6 @@
 //! `rrun`: a runc-compatible command line over libcontainer.
 
+mod console;
 mod logging;
 mod run;
 
@@ -139,6 +140,7 @@ fn create_options(root: &std::path::Path, args: CreateArgs) -> CreateOptions {
         bundle: args.bundle,
         pid_file: args.pid_file,
         console_socket: args.console_socket,
+        console_socket_fd: None,
         no_pivot: args.no_pivot,
         preserve_fds: (3..3 + args.preserve_fds as i32).collect(),
     }

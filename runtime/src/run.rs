@@ -2,6 +2,7 @@
 //! container's init, wait for it, delete the container and exit with its
 //! exit code (128 + signal when it was killed), as runc does.
 
+use crate::console;
 use anyhow::{Context, Result};
 use libcontainer::container::{self, CreateOptions};
 use libcontainer::utils::{pidfd_send_signal, wait_pidfd_exit_code};
@@ -24,21 +25,58 @@ const FORWARDED: &[Signal] = &[
     Signal::SIGTTOU,
 ];
 
-pub fn run(opts: CreateOptions, detach: bool) -> Result<i32> {
+pub fn run(mut opts: CreateOptions, detach: bool) -> Result<i32> {
     // Block before create so that no signal is lost in between; the
     // container's processes start with an empty mask (std resets it).
     let signals = forwarded_signals()?;
+    let console = if !detach && opts.console_socket.is_none() && wants_terminal(&opts) {
+        Some(console::pair()?)
+    } else {
+        None
+    };
+    opts.console_socket_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     let created = container::create(&opts)?;
-    if let Err(e) = container::start(&opts.root, &opts.id) {
-        let _ = container::delete(&opts.root, &opts.id, true);
-        return Err(e.into());
-    }
+    let started = receive_master(console).and_then(|master| {
+        container::start(&opts.root, &opts.id)?;
+        Ok(master)
+    });
+    let master = match started {
+        Ok(master) => master,
+        Err(e) => {
+            let _ = container::delete(&opts.root, &opts.id, true);
+            return Err(e);
+        }
+    };
     if detach {
         return Ok(0);
     }
-    let code = forward_until_exit(&signals, &created.pidfd)?;
+    let code = match master {
+        Some(master) => {
+            let _raw = console::RawMode::enter();
+            console::copy_window_size(&master);
+            wait_and_forward(&signals, &created.pidfd, Some(&master))?
+        }
+        None => wait_and_forward(&signals, &created.pidfd, None)?,
+    };
     container::delete(&opts.root, &opts.id, true)?;
     Ok(code)
+}
+
+fn wants_terminal(opts: &CreateOptions) -> bool {
+    libcontainer::config::Config::load(&opts.bundle)
+        .ok()
+        .and_then(|c| c.spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
+}
+
+fn receive_master(console: Option<(OwnedFd, OwnedFd)>) -> Result<Option<OwnedFd>> {
+    match console {
+        Some((ours, theirs)) => {
+            drop(theirs);
+            Ok(Some(console::receive_master(&ours)?))
+        }
+        None => Ok(None),
+    }
 }
 
 fn forwarded_signals() -> Result<SignalFd> {
@@ -50,23 +88,33 @@ fn forwarded_signals() -> Result<SignalFd> {
     SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("signalfd")
 }
 
-/// Wait for the init (event-driven: poll on its pidfd and the signalfd).
-fn forward_until_exit(signals: &SignalFd, pidfd: &OwnedFd) -> Result<i32> {
+fn pollfd(fd: i32) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// Wait for the init, event-driven: poll on its pidfd and the signalfd,
+/// and with a pty, copy stdin to it and it to stdout. A negative fd in a
+/// pollfd is ignored by poll(): a closed stream is set to -1.
+fn wait_and_forward(signals: &SignalFd, pidfd: &OwnedFd, master: Option<&OwnedFd>) -> Result<i32> {
+    let master_fd = master.map_or(-1, |m| m.as_raw_fd());
+    let stdin_fd = if master.is_some() {
+        libc::STDIN_FILENO
+    } else {
+        -1
+    };
+    let mut fds = [
+        pollfd(pidfd.as_raw_fd()),
+        pollfd(signals.as_fd().as_raw_fd()),
+        pollfd(stdin_fd),
+        pollfd(master_fd),
+    ];
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: signals.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds on our stack.
-        let ret = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        // SAFETY: four valid pollfds on our stack.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if ret < 0 {
             if nix::errno::Errno::last() == nix::errno::Errno::EINTR {
                 continue;
@@ -75,11 +123,41 @@ fn forward_until_exit(signals: &SignalFd, pidfd: &OwnedFd) -> Result<i32> {
         }
         if fds[1].revents & libc::POLLIN != 0 {
             if let Ok(Some(info)) = signals.read_signal() {
-                let _ = pidfd_send_signal(pidfd, info.ssi_signo as i32);
+                match master {
+                    Some(m) if info.ssi_signo == libc::SIGWINCH as u32 => {
+                        console::copy_window_size(m)
+                    }
+                    _ => {
+                        let _ = pidfd_send_signal(pidfd, info.ssi_signo as i32);
+                    }
+                }
             }
         }
+        if fds[2].revents != 0 && !console::pump(stdin_fd, master_fd) {
+            fds[2].fd = -1;
+        }
+        if fds[3].revents != 0 && !console::pump(master_fd, libc::STDOUT_FILENO) {
+            fds[3].fd = -1;
+        }
         if fds[0].revents & libc::POLLIN != 0 {
+            if let Some(m) = master {
+                drain(m);
+            }
             return wait_pidfd_exit_code(pidfd).context("waiting for the container");
         }
+    }
+}
+
+/// What the process wrote just before it exited, without blocking on
+/// processes of the container that may still hold the pty.
+fn drain(master: &OwnedFd) {
+    let fd = master.as_raw_fd();
+    let _ = nix::fcntl::fcntl(
+        fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+    let mut buf = [0u8; 8192];
+    while let Ok(n @ 1..) = nix::unistd::read(fd, &mut buf) {
+        let _ = nix::unistd::write(std::io::stdout(), &buf[..n]);
     }
 }

@@ -490,3 +490,47 @@ fn list_tolerates_other_runtimes_state_directories() {
     std::fs::remove_dir_all(b.root.join("foreign")).unwrap();
     b.assert_clean("list");
 }
+
+/// `run` of a terminal container with no --console-socket: rrun receives
+/// the pty itself and copies it to and from its own terminal (a `script`
+/// session here), as runc does.
+#[test]
+fn run_with_a_terminal_proxies_the_pty() {
+    let Ok(script) = which("script") else {
+        eprintln!("script (bsdutils) is not installed: skipped");
+        return;
+    };
+    let b = Bundle::new("tty", &[]);
+    let mut config = b.config(&["sh", "-c", "tty; read line; echo got:$line; exit 5"]);
+    config["process"]["terminal"] = json!(true);
+    config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+        "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
+    }));
+    b.write_config(&config);
+    let command = format!(
+        "{RRUN} --root {} run --bundle {} tty1",
+        b.root.display(),
+        b.bundle_arg()
+    );
+    let mut child = Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/0"),
+        "the process has no pty: {text:?}"
+    );
+    assert!(
+        text.contains("got:hello"),
+        "input did not reach the process: {text:?}"
+    );
+    assert_eq!(out.status.code(), Some(5), "{text:?}");
+    b.assert_clean("terminal run");
+}

@@ -27,6 +27,9 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Or an already connected socket to send the pty master to (`rrun
+    /// run` in the foreground uses a socketpair).
+    pub console_socket_fd: Option<RawFd>,
     pub no_pivot: bool,
     /// fds of the caller that become fds 3, 4, ... of the container
     /// process (`--preserve-fds N` passes 3..3+N).
@@ -89,11 +92,7 @@ fn create_in(
 ) -> Result<Created, ContainerError> {
     let id = &opts.id;
     let fifo = make_exec_fifo(id, &dir.fifo_path())?;
-    let console = opts
-        .console_socket
-        .as_deref()
-        .map(|p| connect_console(id, p))
-        .transpose()?;
+    let console = console_socket(opts, config)?;
 
     let cgroup_path = cgroups::resolve_path(&config.spec, id)?;
     let cgroup_created = !cgroups::exists(&cgroup_path);
@@ -182,6 +181,34 @@ fn make_exec_fifo(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
     .map_err(ContainerError::sys(id, "open", path.display()))?;
     // SAFETY: open just returned this fd to us.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The socket the pty master goes to: runc's rules, a terminal needs one.
+fn console_socket(
+    opts: &CreateOptions,
+    config: &Config,
+) -> Result<Option<OwnedFd>, ContainerError> {
+    let terminal = config
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if !terminal {
+        return Ok(None);
+    }
+    if let Some(fd) = opts.console_socket_fd {
+        let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+            .map_err(ContainerError::sys(&opts.id, "dup console socket", fd))?;
+        // SAFETY: F_DUPFD_CLOEXEC just made this fd for us alone.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(dup) }));
+    }
+    match &opts.console_socket {
+        Some(path) => connect_console(&opts.id, path).map(Some),
+        None => Err(ContainerError::Setup(
+            "process.terminal is set but no --console-socket was given".into(),
+        )),
+    }
 }
 
 fn connect_console(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
