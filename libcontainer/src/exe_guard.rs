@@ -17,7 +17,7 @@
 //! Only `create` (and later `exec`) pays for this; no other command does.
 
 use nix::errno::Errno;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExeGuardError {
@@ -76,13 +76,6 @@ fn check(ret: libc::c_long, op: &'static str) -> Result<libc::c_long, ExeGuardEr
 fn read_only_mount(path: &std::ffi::CStr) -> Result<OwnedFd, ExeGuardError> {
     const OPEN_TREE_CLONE: libc::c_uint = 1;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     // SAFETY: a NUL-terminated path and flags; returns a new fd or -1.
     let ret = unsafe {
         libc::syscall(
@@ -95,25 +88,9 @@ fn read_only_mount(path: &std::ffi::CStr) -> Result<OwnedFd, ExeGuardError> {
     let fd = check(ret, "open_tree")?;
     // SAFETY: open_tree just returned this fd to us.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: a valid fd, an empty path with AT_EMPTY_PATH, and a mount_attr
-    // of the size we pass.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    check(ret, "mount_setattr")?;
+    // The clone is a single file mount: recursive or not is the same.
+    crate::rootfs::mounts::set_recursive_attrs(fd.as_fd(), MOUNT_ATTR_RDONLY, 0)
+        .map_err(sys("mount_setattr"))?;
     Ok(fd)
 }
 
