@@ -107,6 +107,9 @@ fn build(
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
     process::prepare(process, personality)?;
     let executable = process::resolve_executable(process)?;
+    // Enter the cwd while still root, in case the user may not walk there;
+    // `process::exec` enters it again after the drop (runc's order).
+    let _ = nix::unistd::chdir(process.cwd());
     process::drop_privileges(process)?;
     chan.send(&Message::Ready, &[])?;
     Ok(Ready {

@@ -89,10 +89,19 @@ pub fn exec(
     preserve_fds: u32,
 ) -> Result<Infallible, ProcessError> {
     let cwd = process.cwd();
-    chdir(cwd).map_err(|errno| ProcessError::Cwd {
-        cwd: cwd.to_path_buf(),
-        reason: format!("chdir: {errno}"),
-    })?;
+    match chdir(cwd) {
+        Ok(()) => {}
+        // The init went there as root before dropping privileges (runc
+        // does the same): a cwd the user may not walk to still works.
+        Err(Errno::EACCES | Errno::EPERM)
+            if nix::unistd::getcwd().is_ok_and(|here| here == *cwd) => {}
+        Err(errno) => {
+            return Err(ProcessError::Cwd {
+                cwd: cwd.to_path_buf(),
+                reason: format!("chdir: {errno}"),
+            })
+        }
+    }
     let first_closed = 3u32.saturating_add(preserve_fds);
     keep_open_across_exec(3..first_closed);
     mark_cloexec_from(first_closed)?;
