@@ -136,6 +136,10 @@ impl Cgroup {
         self.manager
             .add_task(Pid::from_raw(pid))
             .map_err(|e| manager_err(&self.path)(format!("adding pid {pid}: {e}")))?;
+        if let Some(unified) = self.hybrid_unified_dir() {
+            join_unified(&unified, pid)
+                .map_err(|e| manager_err(&unified)(format!("adding pid {pid}: {e}")))?;
+        }
         if let Some(resources) = resources {
             let opt = ControllerOpt {
                 resources,
@@ -166,8 +170,31 @@ impl Cgroup {
         self.manager
             .remove()
             .map_err(|e| manager_err(&self.path)(format!("remove: {e}")))?;
+        if let Some(unified) = self.hybrid_unified_dir() {
+            match std::fs::remove_dir(&unified) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(manager_err(&unified)(format!("remove: {e}")))
+                }
+                _ => {}
+            }
+        }
         self.remove_empty_default_parent();
         Ok(())
+    }
+
+    /// On a hybrid host the container also gets its own directory in the
+    /// cgroup2 tree at /sys/fs/cgroup/unified (as runc does): that is what
+    /// its cgroup mount shows there, never the caller's.
+    fn hybrid_unified_dir(&self) -> Option<PathBuf> {
+        matches!(
+            libcgroups::common::get_cgroup_setup(),
+            Ok(CgroupSetup::Hybrid)
+        )
+        .then(|| {
+            Path::new(CGROUP_ROOT)
+                .join("unified")
+                .join(self.path.strip_prefix("/").unwrap_or(&self.path))
+        })
     }
 
     /// `/rrun`, the parent of default paths, goes when its last child does.
@@ -191,6 +218,11 @@ impl Cgroup {
         }
         let _ = std::fs::remove_dir(Path::new(CGROUP_ROOT).join("rrun"));
     }
+}
+
+fn join_unified(dir: &Path, pid: i32) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("cgroup.procs"), pid.to_string())
 }
 
 #[cfg(test)]

@@ -126,6 +126,16 @@ impl Drop for Bundle {
             let id = entry.file_name();
             let _ = self.rrun(&["delete", "--force", id.to_str().unwrap()]);
         }
+        // Containers a test made with runc as the oracle, even if it failed.
+        let runc_root = self.dir.join("runc-state");
+        for entry in std::fs::read_dir(&runc_root).into_iter().flatten().flatten() {
+            let _ = Command::new("runc")
+                .arg("--root")
+                .arg(&runc_root)
+                .args(["delete", "--force"])
+                .arg(entry.file_name())
+                .status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
