@@ -297,8 +297,10 @@ pub fn timeout(env: &Env) -> CaseResult {
     let id = env.id("c");
     let (mut b, dir) = hook_bundle(env, &id)?;
     let host = dir.display().to_string();
-    // The hook records its pid, then outlives its one-second timeout.
-    let slow = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {host}/hookpid; exec sleep 100")], "timeout": 1});
+    // The hook records its pid, then outlives its timeout. The timeout is
+    // a few seconds, not one: on a loaded 2-core machine starting the hook
+    // itself can take a second, and then it would never record its pid.
+    let slow = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {host}/hookpid; exec sleep 100")], "timeout": 4});
     b.config["hooks"] = json!({"createRuntime": [slow]});
     b.write()?;
     let out = env.cli(&["create", "--bundle", &b.dir_str(), &id]);
