@@ -52,7 +52,7 @@ struct CreateArgs {
     /// Use MS_MOVE + chroot instead of pivot_root (rootfs on ramfs).
     #[arg(long)]
     no_pivot: bool,
-    /// Accepted for runc compatibility: rrun creates no session keyring.
+    /// Keep the caller's session keyring (default: a new one per container).
     #[arg(long)]
     no_new_keyring: bool,
     /// Pass this many fds beyond stdio (3, 4, ...) to the container.
@@ -142,6 +142,7 @@ fn create_options(root: &std::path::Path, args: CreateArgs) -> CreateOptions {
         console_socket: args.console_socket,
         console_socket_fd: None,
         no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
         preserve_fds: (3..3 + args.preserve_fds as i32).collect(),
     }
 }

@@ -128,7 +128,11 @@ impl Drop for Bundle {
         }
         // Containers a test made with runc as the oracle, even if it failed.
         let runc_root = self.dir.join("runc-state");
-        for entry in std::fs::read_dir(&runc_root).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(&runc_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let _ = Command::new("runc")
                 .arg("--root")
                 .arg(&runc_root)

@@ -31,6 +31,8 @@ pub struct CreateOptions {
     /// run` in the foreground uses a socketpair).
     pub console_socket_fd: Option<RawFd>,
     pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a new one per container.
+    pub no_new_keyring: bool,
     /// fds of the caller that become fds 3, 4, ... of the container
     /// process (`--preserve-fds N` passes 3..3+N).
     pub preserve_fds: Vec<RawFd>,
@@ -127,6 +129,7 @@ fn create_in(
         bundle: config.bundle.clone(),
         rootfs: config.rootfs.clone(),
         no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
         fds: layout,
     }));
     ours.send(&message, &fds)?;

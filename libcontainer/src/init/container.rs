@@ -78,6 +78,9 @@ fn build(
     if plan.in_user_ns() {
         become_root_of_user_ns()?;
     }
+    if !config.no_new_keyring {
+        join_new_session_keyring(&config.id)?;
+    }
     let ctx = RootfsContext {
         spec,
         rootfs: &config.rootfs,
@@ -159,6 +162,21 @@ fn become_root_of_user_ns() -> Result<(), InitError> {
     nix::unistd::setresuid(root_uid, root_uid, root_uid)
         .map_err(sys("setresuid(0) in the user namespace"))?;
     Ok(())
+}
+
+/// A session keyring of the container's own, as runc makes by default, so
+/// that containers do not share the caller's keys. Kernels or seccomp
+/// profiles without keyctl (ENOSYS, EPERM) simply keep the old one.
+fn join_new_session_keyring(id: &str) -> Result<(), InitError> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING) with a NUL-terminated name.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    match nix::errno::Errno::result(ret) {
+        Ok(_) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EPERM) => Ok(()),
+        Err(e) => Err(sys("keyctl(KEYCTL_JOIN_SESSION_KEYRING)")(e)),
+    }
 }
 
 /// prestart and createRuntime hooks run in the caller (runtime namespace);

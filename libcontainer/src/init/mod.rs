@@ -20,6 +20,7 @@ pub struct BootstrapConfig {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     /// Which fds ride with the message, in this order.
     pub fds: FdLayout,
 }
