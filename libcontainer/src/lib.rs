@@ -5,6 +5,26 @@
 //! An embedding program must call [`init::entry::run_if_requested`] first thing
 //! in `main`, before it starts any thread: container processes are spawned by
 //! re-executing the embedding binary into that entry point.
+//!
+//! ```no_run
+//! use libcontainer::container::{self, CreateOptions};
+//!
+//! fn main() {
+//!     libcontainer::init::entry::run_if_requested();
+//!     let root = std::path::Path::new("/run/my-engine");
+//!     let created = container::create(&CreateOptions {
+//!         root: root.into(),
+//!         id: "c1".into(),
+//!         bundle: "/path/to/bundle".into(),
+//!         ..Default::default()
+//!     })
+//!     .unwrap();
+//!     container::start(root, "c1").unwrap();
+//!     // The init (`created.pid`, `created.pidfd`) is a child of this
+//!     // process: its exit reaches this process's own reaper.
+//!     container::delete(root, "c1", true).unwrap();
+//! }
+//! ```
 
 pub mod capabilities;
 pub mod cgroups;
@@ -21,8 +41,6 @@ pub mod state;
 pub mod sysctl;
 pub mod terminal;
 pub mod utils;
-
-pub use container::Container;
 
 /// The runtime spec version rrun implements (the state's `ociVersion`).
 pub const OCI_VERSION: &str = "1.2.0";

@@ -2,7 +2,6 @@
 //! (pidfds, clone3, close_range, the new mount API), and small helpers.
 
 use nix::errno::Errno;
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -153,9 +152,16 @@ pub unsafe fn clone3_fork(flags: u64) -> Result<Forked, Errno> {
 /// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: every fd from `first` up
 /// becomes close-on-exec.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-    // SAFETY: close_range only changes flags of our own fds.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on our
+    // own descriptors; it closes nothing and touches no memory of ours.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret < 0 {
         return Err(Errno::last());
     }
@@ -171,15 +177,6 @@ pub fn close_from(first: u32) -> Result<(), Errno> {
         return Err(Errno::last());
     }
     Ok(())
-}
-
-pub fn cstring(s: &str) -> Result<CString, Errno> {
-    CString::new(s).map_err(|_| Errno::EINVAL)
-}
-
-pub fn path_cstring(p: &Path) -> Result<CString, Errno> {
-    use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
 /// Start time of a process (field 22 of /proc/<pid>/stat, in clock ticks

@@ -71,7 +71,3 @@ impl ContainerError {
 pub(crate) fn io_errno(e: &std::io::Error) -> nix::errno::Errno {
     nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
-
-/// A stand-in so embedders can name the type; the operations are the free
-/// functions of this module.
-pub struct Container;

@@ -130,23 +130,7 @@ fn keep_open_across_exec(fds: std::ops::Range<u32>) {
 /// break an fd we still need until execve (the exec.fifo, a log pipe);
 /// close-on-exec drops them at exactly the right moment.
 fn mark_cloexec_from(first: u32) -> Result<(), ProcessError> {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on our
-    // own descriptors; it closes nothing and touches no memory of ours.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if ret < 0 {
-        return Err(ProcessError::CloseRange {
-            first,
-            errno: Errno::last(),
-        });
-    }
-    Ok(())
+    crate::utils::cloexec_from(first).map_err(|errno| ProcessError::CloseRange { first, errno })
 }
 
 fn to_cstrings(field: &'static str, values: &[String]) -> Result<Vec<CString>, ProcessError> {
