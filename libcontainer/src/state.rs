@@ -198,6 +198,23 @@ impl StateDir {
         })
     }
 
+    /// Remove `<root>/<id>` if it holds no state file: what a create that
+    /// was killed half-way leaves. Waits for a create in progress (it holds
+    /// the lock) and leaves a finished one alone.
+    pub fn remove_if_half_made(root: &Path, id: &str) -> Result<(), StateError> {
+        if validate_id(id).is_err() || !root.join(id).is_dir() {
+            return Ok(());
+        }
+        let dir = match Self::lock(id, root.join(id)) {
+            Err(StateError::NotExist { .. }) => return Ok(()),
+            other => other?,
+        };
+        if dir.path.join(STATE_FILE).exists() {
+            return Ok(());
+        }
+        dir.remove()
+    }
+
     /// Open and lock an existing `<root>/<id>` that holds a state file.
     pub fn open(root: &Path, id: &str) -> Result<StateDir, StateError> {
         validate_id(id).map_err(|_| StateError::NotExist { id: id.to_string() })?;

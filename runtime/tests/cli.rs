@@ -548,3 +548,24 @@ fn run_with_a_terminal_proxies_the_pty() {
     assert_eq!(out.status.code(), Some(5), "{text:?}");
     b.assert_clean("terminal run");
 }
+
+/// A create killed half-way leaves a state directory without state.json:
+/// `delete --force` clears it so the id can be used again.
+#[test]
+fn delete_force_clears_a_half_made_container() {
+    let b = Bundle::new("half", &["/bin/true"]);
+    std::fs::create_dir_all(b.root.join("half")).unwrap();
+    let blocked = b.rrun(&["create", "--bundle", &b.bundle_arg(), "half"]);
+    assert!(
+        stderr(&blocked).contains("exists already"),
+        "{}",
+        stderr(&blocked)
+    );
+    assert_eq!(
+        b.rrun(&["delete", "--force", "half"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(b.state_dirs(), 0);
+    let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), "half"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

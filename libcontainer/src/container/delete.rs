@@ -12,7 +12,9 @@ use std::path::Path;
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
     let dir = match StateDir::open(root, id) {
-        Err(StateError::NotExist { .. }) if force => return Ok(()),
+        Err(StateError::NotExist { .. }) if force => {
+            return Ok(StateDir::remove_if_half_made(root, id)?);
+        }
         other => other?,
     };
     let state = match dir.load() {
