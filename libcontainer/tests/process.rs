@@ -380,6 +380,8 @@ fn exec_marks_stray_fds_close_on_exec() {
 }
 
 fn exec_ls_with_stray_fd(stdout: &OwnedFd) -> Result<std::convert::Infallible, String> {
+    // First: with other tests' threads the pipe may well sit on fd 3 or 4.
+    dup2(stdout.as_raw_fd(), 1).map_err(show)?;
     let null = fs::File::open("/dev/null").map_err(show)?;
     for fd in [3, 4, 42] {
         // dup2 leaves the new fd without FD_CLOEXEC: a leak unless exec fixes it.
@@ -391,7 +393,6 @@ fn exec_ls_with_stray_fd(stdout: &OwnedFd) -> Result<std::convert::Infallible, S
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
     .map_err(show)?;
-    dup2(stdout.as_raw_fd(), 1).map_err(show)?;
     let process = process_from(json!({ "args": ["/bin/busybox", "ls", "/proc/self/fd"] }));
     let executable = process::resolve_executable(&process).map_err(show)?;
     process::exec(&process, &executable, 2).map_err(show)
