@@ -1,8 +1,11 @@
 //! `rrun`: a runc-compatible command line over libcontainer.
 
 mod console;
+mod events;
 mod logging;
+mod ps;
 mod run;
+mod update;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -90,6 +93,16 @@ enum Command {
     },
     /// Print a container's state as JSON.
     State { id: String },
+    /// Freeze every process of the container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the container's processes.
+    Ps(ps::Args),
+    /// Change the container's resource limits.
+    Update(update::Args),
+    /// Container statistics and OOM events.
+    Events(events::Args),
     /// List containers.
     List {
         #[arg(short = 'f', long, default_value = "table")]
@@ -173,6 +186,17 @@ fn dispatch(root: &std::path::Path, command: Command) -> Result<i32> {
             println!("{json}");
             Ok(0)
         }
+        Command::Pause { id } => {
+            container::pause(root, &id)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            container::resume(root, &id)?;
+            Ok(0)
+        }
+        Command::Ps(args) => ps::run(root, args),
+        Command::Update(args) => update::run(root, args),
+        Command::Events(args) => events::run(root, args),
         Command::List { format, quiet } => {
             print_list(root, &format, quiet)?;
             Ok(0)

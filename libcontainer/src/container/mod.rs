@@ -4,15 +4,23 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod start;
+mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use events::*;
 pub use kill::{kill, parse_signal};
 pub use list::{list, state, Listed};
+pub use pause::*;
+pub use ps::*;
 pub use start::start;
+pub use update::*;
 
 use crate::cgroups::CgroupError;
 use crate::config::ConfigError;

@@ -8,6 +8,10 @@
 //! anything without a real component; and rrun removes only cgroups it
 //! created itself.
 
+pub mod freezer;
+pub mod resources;
+pub mod stats;
+
 use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup,
     ControllerOpt,
@@ -109,7 +113,7 @@ pub fn exists(path: &Path) -> bool {
 /// A container's cgroup.
 pub struct Cgroup {
     pub path: PathBuf,
-    manager: AnyCgroupManager,
+    pub(crate) manager: AnyCgroupManager,
 }
 
 impl Cgroup {
