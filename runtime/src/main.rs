@@ -5,6 +5,7 @@ mod events;
 mod logging;
 mod ps;
 mod run;
+mod spec;
 mod update;
 
 use anyhow::Result;
@@ -103,6 +104,8 @@ enum Command {
     Update(update::Args),
     /// Container statistics and OOM events.
     Events(events::Args),
+    /// Write a starter config.json.
+    Spec(spec::Args),
     /// List containers.
     List {
         #[arg(short = 'f', long, default_value = "table")]
@@ -197,6 +200,7 @@ fn dispatch(root: &std::path::Path, command: Command) -> Result<i32> {
         Command::Ps(args) => ps::run(root, args),
         Command::Update(args) => update::run(root, args),
         Command::Events(args) => events::run(root, args),
+        Command::Spec(args) => spec::run(args),
         Command::List { format, quiet } => {
             print_list(root, &format, quiet)?;
             Ok(0)

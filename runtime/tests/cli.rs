@@ -569,3 +569,24 @@ fn delete_force_clears_a_half_made_container() {
     let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), "half"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn spec_writes_a_starter_config_and_never_overwrites_one() {
+    let dir = std::env::temp_dir().join(format!("rrun-cli-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = |dir: &Path| {
+        let mut cmd = Command::new(RRUN);
+        cmd.args(["spec", "--bundle", dir.to_str().unwrap()]);
+        output_via_files(cmd, dir)
+    };
+    assert_eq!(spec(&dir).status.code(), Some(0));
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["ociVersion"], "1.2.0");
+    assert_eq!(config["root"]["path"], "rootfs");
+    assert_eq!(config["process"]["terminal"], true);
+    let again = spec(&dir);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
