@@ -13,6 +13,15 @@ pub struct Args {
     /// File with the LinuxResources JSON to apply, or '-' for stdin.
     #[arg(short = 'r', long)]
     resources: Option<String>,
+    // Boxed: the flags would make every other subcommand as large.
+    #[command(flatten)]
+    flags: Box<Flags>,
+    id: String,
+}
+
+/// runc's individual flags, ignored with --resources.
+#[derive(clap::Args)]
+struct Flags {
     /// Block IO weight (10-1000).
     #[arg(long, default_value_t = 0)]
     blkio_weight: u16,
@@ -61,25 +70,30 @@ pub struct Args {
     /// Intel RDT/MBA memory bandwidth schema (not supported).
     #[arg(long)]
     mem_bw_schema: Option<String>,
-    id: String,
 }
 
 pub fn run(root: &Path, args: Args) -> Result<i32> {
     let (what, data) = match &args.resources {
         Some(source) => (source.as_str(), read_resources(source)?),
-        None => ("flags", from_flags(&args)?),
+        None => ("flags", from_flags(&args.flags)?),
     };
     let resources = container::parse_resources(what, &data)?;
     // rrun has no Intel RDT support: the same refusal as runc on a host
     // without it.
     if args
+        .flags
         .l3_cache_schema
         .as_deref()
         .is_some_and(|s| !s.is_empty())
     {
         bail!("Intel RDT/CAT: l3 cache schema is not enabled");
     }
-    if args.mem_bw_schema.as_deref().is_some_and(|s| !s.is_empty()) {
+    if args
+        .flags
+        .mem_bw_schema
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
         bail!("Intel RDT/MBA: memory bandwidth schema is not enabled");
     }
     container::update(root, &args.id, &resources)?;
@@ -99,7 +113,7 @@ fn read_resources(source: &str) -> Result<Vec<u8>> {
 }
 
 /// The flags as a LinuxResources JSON document (what runc builds from them).
-fn from_flags(args: &Args) -> Result<Vec<u8>> {
+fn from_flags(args: &Flags) -> Result<Vec<u8>> {
     for (flag, value) in [
         ("kernel-memory", &args.kernel_memory),
         ("kernel-memory-tcp", &args.kernel_memory_tcp),

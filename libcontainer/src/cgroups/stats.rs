@@ -484,10 +484,7 @@ fn v1_memory(dir: &Path) -> Result<Memory, StatsError> {
 fn parse_blkio(path: &Path, s: &str) -> Result<Vec<BlkioEntry>, StatsError> {
     let mut out = Vec::new();
     for line in s.lines().filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line
-            .split(|c| c == ' ' || c == ':')
-            .filter(|f| !f.is_empty())
-            .collect();
+        let fields: Vec<&str> = line.split([' ', ':']).filter(|f| !f.is_empty()).collect();
         let num = |f: &str| f.parse::<u64>().map_err(|_| malformed(path, line));
         let entry = match fields[..] {
             ["Total", _] => continue,
