@@ -1,0 +1,593 @@
+//! `rrun update` and `rrun events` against real containers (as root), next
+//! to runc on the same bundle: the cgroup files an update writes (read on
+//! the host and from inside the container), the `events --stats` JSON keys,
+//! and OOM kills (exit 137, an `oom` event). Every test uses cgroups of its
+//! own (`/rrun-ue-<name>-<pid>`, `-runc` for the oracle) and removes them.
+
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/update-resources.json"
+);
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Generous bound for waiting on a container: never an assertion on time,
+/// only a way not to hang forever when something is broken.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A busybox bundle with a state root for rrun and one for runc, removed on
+/// drop together with every container (force-deleted) and its cgroup.
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+    runc_root: PathBuf,
+    cgroup: String,
+}
+
+impl Bundle {
+    fn new(name: &str, args: &[&str]) -> Bundle {
+        let dir = std::env::temp_dir().join(format!("rrun-ue-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for d in ["proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
+        for applet in ["sh", "sleep", "cat", "mv", "rm", "[", "test", "true", "dd"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let bundle = Bundle {
+            root: dir.join("state"),
+            runc_root: dir.join("runc-state"),
+            cgroup: format!("/rrun-ue-{name}-{}", std::process::id()),
+            dir,
+        };
+        bundle.write_config(&bundle.config(args, &bundle.cgroup, json!({"pids": {"limit": 64}})));
+        bundle
+    }
+
+    /// `runc spec`'s config trimmed to busybox, with the cgroup hierarchies
+    /// mounted read-only so that the container can read its own limits.
+    fn config(&self, args: &[&str], cgroup: &str, resources: Value) -> Value {
+        json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "hostname": "rrun-test",
+            "process": {
+                "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": args,
+                "env": ["PATH=/bin"],
+                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+                "noNewPrivileges": true
+            },
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755", "size=65536k"]},
+                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+            ],
+            "linux": {
+                "cgroupsPath": cgroup,
+                "resources": resources,
+                "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+                "maskedPaths": ["/proc/kcore"],
+                "readonlyPaths": ["/proc/sys"]
+            }
+        })
+    }
+
+    fn write_config(&self, config: &Value) {
+        std::fs::write(self.dir.join("config.json"), config.to_string()).unwrap();
+    }
+
+    fn runc_cgroup(&self) -> String {
+        format!("{}-runc", self.cgroup)
+    }
+
+    /// Output through files: a created container holds inherited pipes open.
+    fn rrun(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(RRUN);
+        cmd.arg("--root").arg(&self.root).args(args);
+        output_via_files(cmd, &self.dir, None)
+    }
+
+    fn rrun_stdin(&self, args: &[&str], stdin: &Path) -> Output {
+        let mut cmd = Command::new(RRUN);
+        cmd.arg("--root").arg(&self.root).args(args);
+        output_via_files(cmd, &self.dir, Some(stdin))
+    }
+
+    fn runc(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("runc");
+        cmd.arg("--root").arg(&self.runc_root).args(args);
+        output_via_files(cmd, &self.dir, None)
+    }
+
+    fn run_detached(&self, id: &str) {
+        let out = self.rrun(&["run", "-d", "--bundle", &self.dir.display().to_string(), id]);
+        assert!(out.status.success(), "rrun run -d {id}: {}", stderr(&out));
+    }
+
+    /// The same bundle under runc, in a cgroup of its own.
+    fn runc_detached(&self, id: &str, args: &[&str], resources: Value) {
+        let mut config = self.config(args, &self.runc_cgroup(), resources);
+        config["root"]["path"] = json!(self.dir.join("rootfs"));
+        let runc_bundle = self.dir.join("runc-bundle");
+        std::fs::create_dir_all(&runc_bundle).unwrap();
+        std::fs::write(runc_bundle.join("config.json"), config.to_string()).unwrap();
+        let out = self.runc(&["run", "-d", "--bundle", runc_bundle.to_str().unwrap(), id]);
+        assert!(out.status.success(), "runc run -d {id}: {}", stderr(&out));
+    }
+
+    fn host_file(&self, cgroup: &str, controller: &str, file: &str) -> String {
+        let path = Path::new(CGROUP_ROOT)
+            .join(controller)
+            .join(&cgroup[1..])
+            .join(file);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    fn cgroups_left(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for controller in [
+            "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+            "unified",
+        ] {
+            for cgroup in [self.cgroup.clone(), self.runc_cgroup()] {
+                let p = Path::new(CGROUP_ROOT).join(controller).join(&cgroup[1..]);
+                if p.exists() {
+                    left.push(p);
+                }
+            }
+        }
+        left
+    }
+
+    fn wait_stopped(&self, id: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let out = self.rrun(&["state", id]);
+            let state: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if state["status"] == "stopped" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{id} never stopped: {state}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = self.rrun(&["delete", "--force", entry.file_name().to_str().unwrap()]);
+        }
+        for entry in std::fs::read_dir(&self.runc_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = self.runc(&["delete", "--force", entry.file_name().to_str().unwrap()]);
+        }
+        // Only the cgroups this test named, and only once empty.
+        for p in self.cgroups_left() {
+            let _ = std::fs::remove_dir(p);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A child process killed and reaped on drop, even when a test fails.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn output_via_files(mut cmd: Command, dir: &Path, stdin: Option<&Path>) -> Output {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
+    let stdin = match stdin {
+        Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+        None => Stdio::null(),
+    };
+    let status = cmd
+        .stdin(stdin)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    output
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Wait (boundedly) for a file the container or another process writes.
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The container's init: on each /tmp/dump request, copy its own cgroup
+/// files (as mounted inside the container) to /tmp/out.
+const DUMPER: &str = "while :; do if [ -e /tmp/dump ]; then \
+    for f in memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes \
+    cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us; do echo $f $(cat /sys/fs/cgroup/$f); done > /tmp/out.new; \
+    mv /tmp/out.new /tmp/out; rm /tmp/dump; fi; sleep 0.1; done";
+
+fn inside_values(b: &Bundle) -> Vec<(String, String)> {
+    let tmp = b.dir.join("rootfs/tmp");
+    let _ = std::fs::remove_file(tmp.join("out"));
+    std::fs::write(tmp.join("dump"), "").unwrap();
+    wait_for_file(&tmp.join("out"))
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn containerd_body_on_stdin_updates_memory_swap_and_cpu() {
+    let b = Bundle::new("stdin", &["sh", "-c", DUMPER]);
+    b.run_detached("c");
+    let shares_before = b.host_file(&b.cgroup, "cpu", "cpu.shares");
+    let soft_before = b.host_file(&b.cgroup, "memory", "memory.soft_limit_in_bytes");
+
+    let out = b.rrun_stdin(&["update", "--resources", "-", "c"], Path::new(FIXTURE));
+    assert!(out.status.success(), "update: {}", stderr(&out));
+
+    let host = |c, f| b.host_file(&b.cgroup, c, f);
+    assert_eq!(host("memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(host("memory", "memory.memsw.limit_in_bytes"), "268435456");
+    assert_eq!(host("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(host("cpu", "cpu.cfs_period_us"), "100000");
+    // Zeros in the body leave the values alone (shares, reservation).
+    assert_eq!(host("cpu", "cpu.shares"), shares_before);
+    assert_eq!(host("memory", "memory.soft_limit_in_bytes"), soft_before);
+
+    let inside = inside_values(&b);
+    let expected = [
+        ("memory/memory.limit_in_bytes", "134217728"),
+        ("memory/memory.memsw.limit_in_bytes", "268435456"),
+        ("cpu/cpu.cfs_quota_us", "50000"),
+        ("cpu/cpu.cfs_period_us", "100000"),
+    ];
+    for (file, value) in expected {
+        assert!(
+            inside.iter().any(|(k, v)| k == file && v == value),
+            "inside the container {file} should be {value}: {inside:?}"
+        );
+    }
+}
+
+#[test]
+fn each_runc_flag_writes_the_same_file_as_runc() {
+    let b = Bundle::new("flags", &["sleep", "1000"]);
+    b.run_detached("c");
+    b.runc_detached("r", &["sleep", "1000"], json!({"pids": {"limit": 64}}));
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--memory", "256m"], "memory", "memory.limit_in_bytes"),
+        (
+            &["--memory-swap", "512m"],
+            "memory",
+            "memory.memsw.limit_in_bytes",
+        ),
+        (
+            &["--memory-reservation", "64m"],
+            "memory",
+            "memory.soft_limit_in_bytes",
+        ),
+        (
+            &["--memory", "96m", "--memory-swap", "1g"],
+            "memory",
+            "memory.memsw.limit_in_bytes",
+        ),
+        (&["--cpu-share", "512"], "cpu", "cpu.shares"),
+        (&["--cpu-period", "200000"], "cpu", "cpu.cfs_period_us"),
+        (&["--cpu-quota", "30000"], "cpu", "cpu.cfs_quota_us"),
+        (&["--cpu-quota", "-1"], "cpu", "cpu.cfs_quota_us"),
+        (&["--cpu-rt-period", "500000"], "cpu", "cpu.rt_period_us"),
+        (&["--cpu-rt-runtime", "10000"], "cpu", "cpu.rt_runtime_us"),
+        (&["--cpuset-cpus", "0"], "cpuset", "cpuset.cpus"),
+        (&["--cpuset-mems", "0"], "cpuset", "cpuset.mems"),
+        (&["--pids-limit", "20"], "pids", "pids.max"),
+        (&["--blkio-weight", "200"], "blkio", "blkio.bfq.weight"),
+    ];
+    for (flags, controller, file) in cases {
+        let mut rrun_args = vec!["update"];
+        rrun_args.extend_from_slice(flags);
+        let mut runc_args = rrun_args.clone();
+        rrun_args.push("c");
+        runc_args.push("r");
+        let (ours, theirs) = (b.rrun(&rrun_args), b.runc(&runc_args));
+        assert_eq!(
+            ours.status.success(),
+            theirs.status.success(),
+            "{flags:?}: rrun: {} / runc: {}",
+            stderr(&ours),
+            stderr(&theirs)
+        );
+        assert!(ours.status.success(), "{flags:?}: {}", stderr(&ours));
+        assert_eq!(
+            b.host_file(&b.cgroup, controller, file),
+            b.host_file(&b.runc_cgroup(), controller, file),
+            "{flags:?}: {controller}/{file} differs from runc's"
+        );
+    }
+    assert_eq!(
+        b.host_file(&b.cgroup, "memory", "memory.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(b.host_file(&b.cgroup, "pids", "pids.max"), "20");
+    assert_eq!(b.host_file(&b.cgroup, "cpu", "cpu.shares"), "512");
+    let alias = b.rrun(&["update", "--cpu-shares", "256", "c"]);
+    assert!(alias.status.success(), "{}", stderr(&alias));
+    assert_eq!(b.host_file(&b.cgroup, "cpu", "cpu.shares"), "256");
+
+    // Kernel memory is accepted and ignored; Intel RDT is refused; sizes
+    // are checked as runc checks them.
+    let kmem_before = b.host_file(&b.cgroup, "memory", "memory.kmem.limit_in_bytes");
+    let kmem = b.rrun(&["update", "--kernel-memory", "10m", "c"]);
+    assert!(kmem.status.success(), "{}", stderr(&kmem));
+    assert_eq!(
+        b.host_file(&b.cgroup, "memory", "memory.kmem.limit_in_bytes"),
+        kmem_before
+    );
+    let rdt = b.rrun(&["update", "--l3-cache-schema", "L3:0=f", "c"]);
+    assert!(
+        stderr(&rdt).contains("Intel RDT/CAT: l3 cache schema is not enabled"),
+        "{}",
+        stderr(&rdt)
+    );
+    let bad = b.rrun(&["update", "--memory", "12x", "c"]);
+    assert!(
+        stderr(&bad).contains("invalid value for memory: invalid size: '12x'"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn raising_memory_above_memsw_fails_like_runc() {
+    let b = Bundle::new("order", &["sleep", "1000"]);
+    let resources = json!({"memory": {"limit": 67108864, "swap": 67108864}});
+    b.write_config(&b.config(&["sleep", "1000"], &b.cgroup, resources.clone()));
+    b.run_detached("c");
+    b.runc_detached("r", &["sleep", "1000"], resources);
+    // memsw stays 64m: the kernel refuses a 128m memory limit, for both.
+    let (ours, theirs) = (
+        b.rrun(&["update", "--memory", "128m", "c"]),
+        b.runc(&["update", "--memory", "128m", "r"]),
+    );
+    assert!(!ours.status.success() && !theirs.status.success());
+    // With swap raised in the same update, swap is written first.
+    let ours = b.rrun(&["update", "--memory", "128m", "--memory-swap", "256m", "c"]);
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    assert_eq!(
+        b.host_file(&b.cgroup, "memory", "memory.limit_in_bytes"),
+        "134217728"
+    );
+    assert_eq!(
+        b.host_file(&b.cgroup, "memory", "memory.memsw.limit_in_bytes"),
+        "268435456"
+    );
+    // And lowering both writes memory first.
+    let ours = b.rrun(&["update", "--memory", "32m", "--memory-swap", "32m", "c"]);
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    assert_eq!(
+        b.host_file(&b.cgroup, "memory", "memory.memsw.limit_in_bytes"),
+        "33554432"
+    );
+}
+
+#[test]
+fn update_of_a_stopped_container_fails() {
+    let b = Bundle::new("stopped", &["true"]);
+    b.run_detached("c");
+    b.wait_stopped("c");
+    let out = b.rrun(&["update", "--memory", "64m", "c"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("container not running"),
+        "{}",
+        stderr(&out)
+    );
+    let out = b.rrun(&["events", "--stats", "c"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("container with id c is not running"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every key path of a JSON document, except inside `raw` (memory.stat).
+fn key_paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let Value::Object(map) = v {
+        for (k, v) in map {
+            let path = format!("{prefix}/{k}");
+            out.insert(path.clone());
+            if k != "raw" {
+                key_paths(v, &path, out);
+            }
+        }
+    }
+}
+
+/// Keys runc omits when their value is zero (Go's omitempty), or that
+/// depend on what the container did (I/O).
+fn omitted_when_zero(path: &str) -> bool {
+    path == "/data/memory/cache"
+        || path.starts_with("/data/cpu/throttling/")
+        || path.starts_with("/data/blkio/")
+        || path.ends_with("/usage")
+        || path.ends_with("/max")
+        || path == "/data/cpu/usage/total"
+}
+
+#[test]
+fn events_stats_has_runcs_keys_and_sane_values() {
+    let b = Bundle::new("stats", &["sleep", "1000"]);
+    b.run_detached("c");
+    b.runc_detached("r", &["sleep", "1000"], json!({"pids": {"limit": 64}}));
+    let ours = b.rrun(&["events", "--stats", "c"]);
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    let theirs = b.runc(&["events", "--stats", "r"]);
+    assert!(theirs.status.success(), "{}", stderr(&theirs));
+    let ours: Value = serde_json::from_slice(&ours.stdout).unwrap();
+    let theirs: Value = serde_json::from_slice(&theirs.stdout).unwrap();
+
+    let (mut our_keys, mut their_keys) = (BTreeSet::new(), BTreeSet::new());
+    key_paths(&ours, "", &mut our_keys);
+    key_paths(&theirs, "", &mut their_keys);
+    let differ: Vec<_> = our_keys
+        .symmetric_difference(&their_keys)
+        .filter(|k| !omitted_when_zero(k))
+        .collect();
+    assert!(differ.is_empty(), "keys differ from runc's: {differ:?}");
+    let raw_keys = |v: &Value| -> BTreeSet<String> {
+        v["data"]["memory"]["raw"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(raw_keys(&ours), raw_keys(&theirs));
+
+    assert_eq!(ours["type"], "stats");
+    assert_eq!(ours["id"], "c");
+    let data = &ours["data"];
+    assert!(data["pids"]["current"].as_u64().unwrap() >= 1, "{data}");
+    assert_eq!(data["pids"]["limit"], 64);
+    assert!(
+        data["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{data}"
+    );
+    assert!(
+        data["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{data}"
+    );
+    assert!(!data["cpuset"]["cpus"].as_array().unwrap().is_empty());
+    assert_eq!(data["network_interfaces"], Value::Null);
+}
+
+/// Doubles a shell string until the memory cgroup's limit stops it.
+const HOG: &str = "x=a; while :; do x=$x$x; done";
+
+fn oom_resources() -> Value {
+    // 16 MiB; memsw equal so that swap (if any) cannot absorb the hog.
+    json!({"memory": {"limit": 16777216, "swap": 16777216}, "pids": {"limit": 64}})
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed_with_137() {
+    let b = Bundle::new("oomrun", &["sh", "-c", HOG]);
+    b.write_config(&b.config(&["sh", "-c", HOG], &b.cgroup, oom_resources()));
+    let out = b.rrun(&["run", "--bundle", &b.dir.display().to_string(), "hog"]);
+    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
+}
+
+#[test]
+fn events_reports_the_oom_kill_of_a_detached_container() {
+    let script = format!("while [ ! -e /tmp/go ]; do sleep 0.1; done; {HOG}");
+    let b = Bundle::new("oomevent", &["sh", "-c", &script]);
+    b.write_config(&b.config(&["sh", "-c", &script], &b.cgroup, oom_resources()));
+    b.run_detached("hog");
+
+    let events_out = b.dir.join("events.out");
+    let events = Command::new(RRUN)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["events", "--interval", "100ms", "hog"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&events_out).unwrap())
+        .stderr(std::fs::File::create(b.dir.join("events.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut events = KillOnDrop(events);
+    // A first stats event means the OOM notification is registered.
+    let first = wait_for_file(&events_out);
+    assert!(
+        first.starts_with(r#"{"type":"stats","id":"hog""#),
+        "{first}"
+    );
+
+    std::fs::write(b.dir.join("rootfs/tmp/go"), "").unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = events.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events did not end with the container"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(b.dir.join("events.err")).unwrap()
+    );
+    let lines = std::fs::read_to_string(&events_out).unwrap();
+    assert!(
+        lines.lines().any(|l| l == r#"{"type":"oom","id":"hog"}"#),
+        "no oom event in: {}",
+        lines
+            .lines()
+            .map(|l| &l[..l.len().min(60)])
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    b.wait_stopped("hog");
+}
+
+#[test]
+fn no_cgroup_is_left_behind() {
+    let b = Bundle::new("clean", &["sleep", "1000"]);
+    b.run_detached("c");
+    let out = b.rrun_stdin(&["update", "-r", "-", "c"], Path::new(FIXTURE));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = b.rrun(&["delete", "--force", "c"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(b.cgroups_left().is_empty(), "left: {:?}", b.cgroups_left());
+}
