@@ -222,8 +222,8 @@ impl Cgroup {
         let converted = systemd::convert(text, "")?;
         if !systemd::booted() {
             return Err(CgroupError::Systemd(format!(
-                "cgroupsPath {text:?} needs systemd, which is not running on this host \
-                 (no /run/systemd/system); run without --systemd-cgroup"
+                "cgroupsPath {text:?} needs systemd, but systemd is not running on \
+                 this host (no /run/systemd/system); run without --systemd-cgroup"
             )));
         }
         if !is_unified() {
