@@ -32,7 +32,7 @@ struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     debug: bool,
-    /// Use systemd cgroups (accepted; honoured with the cgroups work).
+    /// cgroupsPath is systemd's slice:prefix:name (needs systemd and cgroup v2).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Print the version.
@@ -128,7 +128,7 @@ fn main() {
         std::process::exit(1);
     };
     let is_create = matches!(command, Command::Create(_) | Command::Run { .. });
-    match dispatch(&cli.root, command) {
+    match dispatch(&cli.root, cli.systemd_cgroup, command) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // runc's wording for create/run failures, which engines show.
@@ -149,8 +149,9 @@ fn print_version() {
     println!("spec: {}", libcontainer::OCI_VERSION);
 }
 
-fn create_options(root: &std::path::Path, args: CreateArgs) -> CreateOptions {
+fn create_options(root: &std::path::Path, systemd_cgroup: bool, args: CreateArgs) -> CreateOptions {
     CreateOptions {
+        systemd_cgroup,
         root: root.to_path_buf(),
         id: args.id,
         bundle: args.bundle,
@@ -163,17 +164,19 @@ fn create_options(root: &std::path::Path, args: CreateArgs) -> CreateOptions {
     }
 }
 
-fn dispatch(root: &std::path::Path, command: Command) -> Result<i32> {
+fn dispatch(root: &std::path::Path, systemd_cgroup: bool, command: Command) -> Result<i32> {
     match command {
         Command::Create(args) => {
-            container::create(&create_options(root, args))?;
+            container::create(&create_options(root, systemd_cgroup, args))?;
             Ok(0)
         }
         Command::Start { id } => {
             container::start(root, &id)?;
             Ok(0)
         }
-        Command::Run { create, detach } => run::run(create_options(root, create), detach),
+        Command::Run { create, detach } => {
+            run::run(create_options(root, systemd_cgroup, create), detach)
+        }
         Command::Kill { all, id, signal } => {
             let signal = container::parse_signal(&signal)?;
             container::kill(root, &id, signal, all)?;

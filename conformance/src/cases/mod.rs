@@ -5,6 +5,7 @@
 //! and return `Err(reason)` on the first mismatch. Cleanup (delete --force of
 //! every id from `env.id`, cgroup leftovers, temp dirs) is done by the harness.
 
+mod cgroups;
 mod errors;
 mod hooks;
 mod lifecycle;
@@ -109,6 +110,29 @@ pub const ALL: &[Case] = &[
     case("config-linux.readonly-paths", linux::readonly_paths),
     case("config-linux.cgroups.resources", linux::cgroup_resources),
     case("config-linux.mount-label", linux::mount_label),
+    case("config-linux.cgroups.memory", cgroups::memory),
+    case("config-linux.cgroups.cpu", cgroups::cpu),
+    case(
+        "config-linux.cgroups.cpu-burst-idle",
+        cgroups::cpu_burst_idle,
+    ),
+    case("config-linux.cgroups.pids", cgroups::pids),
+    case(
+        "config-linux.cgroups.blkio-throttle",
+        cgroups::blkio_throttle,
+    ),
+    case("config-linux.cgroups.blkio-weight", cgroups::blkio_weight),
+    case(
+        "config-linux.cgroups.hugepage-limits",
+        cgroups::hugepage_limits,
+    ),
+    case("config-linux.cgroups.network", cgroups::network),
+    case("config-linux.cgroups.devices", cgroups::devices),
+    case("config-linux.cgroups.unified", cgroups::unified),
+    case("runc.cli.pause-resume", cgroups::pause_resume),
+    case("runc.cli.update", cgroups::update),
+    case("runc.cli.events-stats", cgroups::events_stats),
+    case("runc.cli.ps-json", cgroups::ps_json),
     case("security.exe-guard", security::exe_guard),
     case("errors.bad-json", errors::bad_json),
     case("errors.root-missing", errors::root_missing),

@@ -11,6 +11,7 @@
 pub mod freezer;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup,
@@ -27,9 +28,13 @@ const PROBE_HIERARCHIES: &[&str] = &["pids", "memory", "cpu", "devices", "freeze
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("linux.cgroupsPath {path:?}: {why}")]
-    BadPath { path: PathBuf, why: &'static str },
+    BadPath { path: PathBuf, why: String },
     #[error("cgroup {path}: {why}")]
     Manager { path: PathBuf, why: String },
+    #[error(transparent)]
+    Resources(#[from] resources::ResourceError),
+    #[error("--systemd-cgroup: {0}")]
+    Systemd(String),
 }
 
 fn manager_err(path: &Path) -> impl Fn(String) -> CgroupError + '_ {
@@ -39,12 +44,34 @@ fn manager_err(path: &Path) -> impl Fn(String) -> CgroupError + '_ {
     }
 }
 
+/// The container's cgroup path as it is recorded in its state: with
+/// `--systemd-cgroup`, runc's `slice:prefix:name` form (checked, an empty
+/// one becomes `system.slice:runc:<id>`); otherwise see [`resolve_path`].
+pub fn resolve(spec: &Spec, id: &str, systemd_cgroup: bool) -> Result<PathBuf, CgroupError> {
+    if !systemd_cgroup {
+        return resolve_path(spec, id);
+    }
+    let configured = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    systemd::convert(&configured, id)?;
+    if configured.is_empty() {
+        return Ok(PathBuf::from(format!("system.slice:runc:{id}")));
+    }
+    Ok(PathBuf::from(configured))
+}
+
 /// The absolute cgroup path (relative to each hierarchy's root) for a
 /// container. A missing cgroupsPath gets `/rrun/<id>`: a cgroup of its own,
 /// never the caller's. A relative path is taken under the caller's own
-/// cgroup on a unified host, as runc does; on v1 and hybrid hosts libcgroups
-/// takes one path for every hierarchy, so there it is taken from the
-/// hierarchies' roots.
+/// cgroup, as runc does: on a unified host its cgroup2 path; on v1 and
+/// hybrid hosts its path when it is the same in every hierarchy (libcgroups
+/// takes one path for all). When the caller's paths differ between
+/// hierarchies (runc would then put the container in a different place in
+/// each), rrun takes it from the hierarchies' roots instead.
 pub fn resolve_path(spec: &Spec, id: &str) -> Result<PathBuf, CgroupError> {
     let configured = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let path = match configured {
@@ -52,7 +79,7 @@ pub fn resolve_path(spec: &Spec, id: &str) -> Result<PathBuf, CgroupError> {
         Some(p) if p.as_os_str().is_empty() => PathBuf::from("/rrun").join(id),
         Some(p) if p.is_absolute() => p,
         Some(p) if is_unified() => own_v2_cgroup().join(p),
-        Some(p) => Path::new("/").join(p),
+        Some(p) => own_v1_cgroup().join(p),
     };
     check_path(&path)?;
     Ok(path)
@@ -61,10 +88,10 @@ pub fn resolve_path(spec: &Spec, id: &str) -> Result<PathBuf, CgroupError> {
 /// Refuse the root, `..`, and anything that would make libcgroups manage a
 /// cgroup other than the container's own.
 fn check_path(path: &Path) -> Result<(), CgroupError> {
-    let bad = |why| {
+    let bad = |why: &str| {
         Err(CgroupError::BadPath {
             path: path.to_path_buf(),
-            why,
+            why: why.to_string(),
         })
     };
     if path.components().any(|c| c == Component::ParentDir) {
@@ -73,9 +100,25 @@ fn check_path(path: &Path) -> Result<(), CgroupError> {
     if !path.components().any(|c| matches!(c, Component::Normal(_))) {
         return bad("resolves to the root cgroup");
     }
-    if path.to_str().is_some_and(|s| s.contains(':')) {
-        return bad("systemd slice:prefix:name paths need --systemd-cgroup (not supported yet)");
+    if is_systemd_form(path) {
+        return bad("systemd slice:prefix:name paths need --systemd-cgroup");
     }
+    Ok(())
+}
+
+/// Only `--systemd-cgroup` records a path with colons (others are refused).
+fn is_systemd_form(path: &Path) -> bool {
+    path.to_str().is_some_and(|s| s.contains(':'))
+}
+
+/// Refuse, before anything is created, a `linux.resources` that asks for a
+/// controller this host lacks.
+pub fn check_resources(spec: &Spec) -> Result<(), CgroupError> {
+    let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return Ok(());
+    };
+    let host = resources::Host::probe()?;
+    resources::check(&host, resources)?;
     Ok(())
 }
 
@@ -96,9 +139,40 @@ fn own_v2_cgroup() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
+/// The caller's cgroup in the v1 hierarchies if it is the same in all of
+/// them, else `/` (see [`resolve_path`]).
+fn own_v1_cgroup() -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut paths = text.lines().filter_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let real = !controllers.is_empty() && !controllers.starts_with("name=");
+        real.then_some(path)
+    });
+    let first = paths.next().unwrap_or("/");
+    if paths.all(|p| p == first) {
+        return PathBuf::from(first);
+    }
+    tracing::warn!(
+        "this process is in different cgroups in different v1 hierarchies: \
+         a relative cgroupsPath is taken from the hierarchies' roots"
+    );
+    PathBuf::from("/")
+}
+
 /// Whether the cgroup directory exists already (then rrun did not create
 /// it and will not remove it).
 pub fn exists(path: &Path) -> bool {
+    if is_systemd_form(path) {
+        return path
+            .to_str()
+            .and_then(|p| systemd::convert(p, "").ok())
+            .is_some_and(|p| {
+                Path::new(CGROUP_ROOT)
+                    .join(p.dir.strip_prefix("/").unwrap_or(&p.dir))
+                    .is_dir()
+            });
+    }
     let rel = path.strip_prefix("/").unwrap_or(path);
     if is_unified() {
         return Path::new(CGROUP_ROOT).join(rel).is_dir();
@@ -114,10 +188,18 @@ pub fn exists(path: &Path) -> bool {
 pub struct Cgroup {
     pub path: PathBuf,
     pub(crate) manager: AnyCgroupManager,
+    /// Managed through systemd (`--systemd-cgroup`): no hybrid cgroup2
+    /// directory of our own then, and no direct writes.
+    systemd: bool,
 }
 
 impl Cgroup {
+    /// The cgroup at a path [`resolve`] gave (recorded in the state): a
+    /// `slice:prefix:name` path goes through libcgroups' systemd manager.
     pub fn open(path: &Path) -> Result<Cgroup, CgroupError> {
+        if is_systemd_form(path) {
+            return Cgroup::open_systemd(path);
+        }
         check_path(path)?;
         let manager = create_cgroup_manager(CgroupConfig {
             cgroup_path: path.to_path_buf(),
@@ -128,38 +210,87 @@ impl Cgroup {
         Ok(Cgroup {
             path: path.to_path_buf(),
             manager,
+            systemd: false,
         })
     }
 
-    /// Put `pid` in the cgroup (creating it), then apply the limits.
+    /// libcgroups' systemd manager exists for cgroup v2 only, and needs
+    /// systemd as init: anything else is a clear refusal, never a cgroupfs
+    /// directory named after the colon path.
+    fn open_systemd(path: &Path) -> Result<Cgroup, CgroupError> {
+        let text = path.to_str().unwrap_or_default();
+        let converted = systemd::convert(text, "")?;
+        if !systemd::booted() {
+            return Err(CgroupError::Systemd(format!(
+                "cgroupsPath {text:?} needs systemd, but systemd is not running on \
+                 this host (no /run/systemd/system); run without --systemd-cgroup"
+            )));
+        }
+        if !is_unified() {
+            return Err(CgroupError::Systemd(format!(
+                "cgroupsPath {text:?}: the systemd cgroup driver needs a cgroup v2 host; \
+                 this host has v1 hierarchies"
+            )));
+        }
+        let manager = create_cgroup_manager(CgroupConfig {
+            cgroup_path: path.to_path_buf(),
+            systemd_cgroup: true,
+            container_name: converted.unit.clone(),
+        })
+        .map_err(|e| manager_err(path)(e.to_string()))?;
+        Ok(Cgroup {
+            path: path.to_path_buf(),
+            manager,
+            systemd: true,
+        })
+    }
+
+    /// Put `pid` in the cgroup (creating it), then apply the limits
+    /// ([`check_resources`] has refused what this host cannot do).
     pub fn join_and_apply(
         &self,
         pid: i32,
         resources: Option<&LinuxResources>,
     ) -> Result<(), CgroupError> {
+        let host = resources::Host::probe()?;
         self.manager
             .add_task(Pid::from_raw(pid))
             .map_err(|e| manager_err(&self.path)(format!("adding pid {pid}: {e}")))?;
-        if let Some(unified) = self.hybrid_unified_dir() {
-            join_unified(&unified, pid)
-                .map_err(|e| manager_err(&unified)(format!("adding pid {pid}: {e}")))?;
+        let unified = self.hybrid_unified_dir();
+        if let Some(unified) = &unified {
+            join_unified(unified, pid)
+                .map_err(|e| manager_err(unified)(format!("adding pid {pid}: {e}")))?;
         }
-        if let Some(resources) = resources {
-            let opt = ControllerOpt {
-                resources,
-                disable_oom_killer: resources
-                    .memory()
-                    .as_ref()
-                    .and_then(|m| m.disable_oom_killer())
-                    .unwrap_or(false),
-                oom_score_adj: None,
-                freezer_state: None,
+        let Some(resources) = resources else {
+            return Ok(());
+        };
+        let for_libcgroups = resources::for_libcgroups(&host, resources);
+        let opt = ControllerOpt {
+            resources: &for_libcgroups,
+            disable_oom_killer: resources
+                .memory()
+                .as_ref()
+                .and_then(|m| m.disable_oom_killer())
+                .unwrap_or(false),
+            oom_score_adj: None,
+            freezer_state: None,
+        };
+        self.manager
+            .apply(&opt)
+            .map_err(|e| manager_err(&self.path)(format!("linux.resources: {e}")))?;
+        if !self.systemd {
+            let v1_dir = |controller: &str| {
+                host.v1
+                    .get(controller)
+                    .map(|mount| mount.join(self.relative()))
             };
-            self.manager
-                .apply(&opt)
-                .map_err(|e| manager_err(&self.path)(format!("linux.resources: {e}")))?;
+            resources::apply_extras(&host, resources, &v1_dir, unified.as_deref())?;
         }
         Ok(())
+    }
+
+    fn relative(&self) -> &Path {
+        self.path.strip_prefix("/").unwrap_or(&self.path)
     }
 
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
@@ -190,6 +321,9 @@ impl Cgroup {
     /// cgroup2 tree at /sys/fs/cgroup/unified (as runc does): that is what
     /// its cgroup mount shows there, never the caller's.
     fn hybrid_unified_dir(&self) -> Option<PathBuf> {
+        if self.systemd {
+            return None;
+        }
         matches!(
             libcgroups::common::get_cgroup_setup(),
             Ok(CgroupSetup::Hybrid)

@@ -36,6 +36,9 @@ pub struct CreateOptions {
     /// fds of the caller that become fds 3, 4, ... of the container
     /// process (`--preserve-fds N` passes 3..3+N).
     pub preserve_fds: Vec<RawFd>,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`, managed
+    /// through systemd.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container: its init's pid (in the caller's pid namespace)
@@ -47,9 +50,13 @@ pub struct Created {
 
 pub fn create(opts: &CreateOptions) -> Result<Created, ContainerError> {
     let config = Config::load(&opts.bundle)?;
+    // Refuse a bad cgroupsPath or a controller this host lacks before
+    // anything (state directory, process, cgroup) exists.
+    let cgroup_path = cgroups::resolve(&config.spec, &opts.id, opts.systemd_cgroup)?;
+    cgroups::check_resources(&config.spec)?;
     let dir = StateDir::create(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup::new(&opts.id);
-    let result = create_in(opts, &config, &dir, &mut cleanup);
+    let result = create_in(opts, &config, &cgroup_path, &dir, &mut cleanup);
     if result.is_err() {
         cleanup.run();
         let _ = dir.remove();
@@ -89,6 +96,7 @@ impl Cleanup {
 fn create_in(
     opts: &CreateOptions,
     config: &Config,
+    cgroup_path: &Path,
     dir: &StateDir,
     cleanup: &mut Cleanup,
 ) -> Result<Created, ContainerError> {
@@ -96,14 +104,13 @@ fn create_in(
     let fifo = make_exec_fifo(id, &dir.fifo_path())?;
     let console = console_socket(opts, config)?;
 
-    let cgroup_path = cgroups::resolve_path(&config.spec, id)?;
-    let cgroup_created = !cgroups::exists(&cgroup_path);
+    let cgroup_created = !cgroups::exists(cgroup_path);
 
     let (ours, theirs) = Channel::pair()?;
     let bootstrap = spawn_bootstrap(id, &theirs)?;
     drop(theirs);
 
-    let cgroup = Cgroup::open(&cgroup_path)?;
+    let cgroup = Cgroup::open(cgroup_path)?;
     let resources = config
         .spec
         .linux()
@@ -150,9 +157,9 @@ fn create_in(
         created: utils::rfc3339_nano(SystemTime::now()),
         annotations: config.spec.annotations().clone().unwrap_or_default(),
         init_start_time: start_time,
-        cgroup_path: cgroup_path.clone(),
+        cgroup_path: cgroup_path.to_path_buf(),
         cgroup_created,
-        systemd_cgroup: false,
+        systemd_cgroup: opts.systemd_cgroup,
         hooks: config.spec.hooks().clone(),
     };
     serve_init(&ours, config, &state)?;
