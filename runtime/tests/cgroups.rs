@@ -376,12 +376,31 @@ fn has_v1(controller: &str) -> bool {
         })
 }
 
+fn io_scheduler_offered(names: &[&str]) -> bool {
+    std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|dev| {
+            std::fs::read_to_string(dev.path().join("queue/scheduler")).is_ok_and(|s| {
+                s.split_whitespace()
+                    .map(|w| w.trim_matches(['[', ']']))
+                    .any(|w| names.contains(&w))
+            })
+        })
+}
+
 #[test]
 fn what_the_host_lacks_is_one_clear_refusal_and_nothing_left() {
     let b = Bundle::new("refuse");
+    // BFQ shows its weight files only below the root: ask the schedulers.
     let blkio_weight_files = ["blkio.weight", "blkio.bfq.weight"]
         .iter()
-        .any(|f| Path::new(CGROUP_ROOT).join("blkio").join(f).exists());
+        .any(|f| Path::new(CGROUP_ROOT).join("blkio").join(f).exists())
+        || io_scheduler_offered(&["bfq", "cfq"]);
+    let leaf_weight_file = Path::new(CGROUP_ROOT)
+        .join("blkio/blkio.leaf_weight")
+        .exists();
     let hugetlb_delegated =
         std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
             .is_ok_and(|s| s.split_whitespace().any(|c| c == "hugetlb"));
@@ -412,9 +431,11 @@ fn what_the_host_lacks_is_one_clear_refusal_and_nothing_left() {
             json!({"blockIO": {"weight": 500}}),
             "linux.resources.blockIO.weight: blkio.weight is not available on this host (no CFQ/BFQ)",
         ));
+    }
+    if !leaf_weight_file {
         cases.push((
             json!({"blockIO": {"leafWeight": 500}}),
-            "linux.resources.blockIO.leafWeight: blkio.weight is not available on this host (no CFQ/BFQ)",
+            "linux.resources.blockIO.leafWeight: blkio.leaf_weight is not available on this host (only CFQ has leaf weights)",
         ));
     }
     if !has_v1("hugetlb") && !hugetlb_delegated {

@@ -310,12 +310,26 @@ pub fn blkio_throttle(env: &Env) -> CaseResult {
     )
 }
 
+fn bfq_offered() -> bool {
+    std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|dev| {
+            std::fs::read_to_string(dev.path().join("queue/scheduler")).is_ok_and(|s| {
+                s.split_whitespace()
+                    .any(|w| w.trim_matches(['[', ']']) == "bfq")
+            })
+        })
+}
+
 pub fn blkio_weight(env: &Env) -> CaseResult {
     let resources = json!({"blockIO": {"weight": 500}});
     if host_has("blkio", "blkio.weight") {
         return resources_case(env, resources, &[equals("blkio", "blkio.weight", 500)]);
     }
-    if host_has("blkio", "blkio.bfq.weight") {
+    // BFQ shows blkio.bfq.weight only below the root: ask the schedulers.
+    if host_has("blkio", "blkio.bfq.weight") || bfq_offered() {
         return resources_case(
             env,
             resources,

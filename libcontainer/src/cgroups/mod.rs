@@ -252,18 +252,30 @@ impl Cgroup {
         pid: i32,
         resources: Option<&LinuxResources>,
     ) -> Result<(), CgroupError> {
-        let host = resources::Host::probe()?;
+        self.join(pid)?;
+        match resources {
+            Some(resources) => self.apply(resources),
+            None => Ok(()),
+        }
+    }
+
+    /// Put `pid` in the cgroup (creating it), also in the hybrid cgroup2 tree.
+    pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
         self.manager
             .add_task(Pid::from_raw(pid))
             .map_err(|e| manager_err(&self.path)(format!("adding pid {pid}: {e}")))?;
-        let unified = self.hybrid_unified_dir();
-        if let Some(unified) = &unified {
+        if let Some(unified) = &self.hybrid_unified_dir() {
             join_unified(unified, pid)
                 .map_err(|e| manager_err(unified)(format!("adding pid {pid}: {e}")))?;
         }
-        let Some(resources) = resources else {
-            return Ok(());
-        };
+        Ok(())
+    }
+
+    /// Write `resources` (at create, and for `update`): what libcgroups
+    /// handles through it, the rest (cpu burst alone, blkio leaf and device
+    /// weights, hybrid hugetlb) ourselves.
+    pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        let host = resources::Host::probe()?;
         let for_libcgroups = resources::for_libcgroups(&host, resources);
         let opt = ControllerOpt {
             resources: &for_libcgroups,
@@ -284,6 +296,7 @@ impl Cgroup {
                     .get(controller)
                     .map(|mount| mount.join(self.relative()))
             };
+            let unified = self.hybrid_unified_dir();
             resources::apply_extras(&host, resources, &v1_dir, unified.as_deref())?;
         }
         Ok(())

@@ -301,18 +301,39 @@ fn check_cpu_v1(host: &Host, cpu: &LinuxCpu) -> Result<(), ResourceError> {
     Ok(())
 }
 
-fn blkio_weight_file(host: &Host) -> Option<PathBuf> {
-    host.v1_file("blkio", "blkio.weight")
-        .or_else(|| host.v1_file("blkio", "blkio.bfq.weight"))
+/// Whether child blkio cgroups have weight files. BFQ (kernel >= 5.0)
+/// shows `blkio.bfq.weight` only below the root, so the root alone cannot
+/// tell: the I/O schedulers the kernel offers can.
+fn blkio_weight_available(host: &Host) -> bool {
+    host.v1_file("blkio", "blkio.weight").is_some()
+        || host.v1_file("blkio", "blkio.bfq.weight").is_some()
+        || io_scheduler_offered(&["bfq", "cfq"])
+}
+
+fn io_scheduler_offered(names: &[&str]) -> bool {
+    let Ok(devices) = std::fs::read_dir("/sys/block") else {
+        return false;
+    };
+    devices.flatten().any(|dev| {
+        std::fs::read_to_string(dev.path().join("queue/scheduler")).is_ok_and(|s| {
+            s.split_whitespace()
+                .map(|w| w.trim_matches(['[', ']']))
+                .any(|w| names.contains(&w))
+        })
+    })
+}
+
+/// A file of the container's own blkio cgroup: CFQ's name, else BFQ's.
+fn blkio_file(dir: &Path, cfq: &str, bfq: &str) -> PathBuf {
+    match dir.join(cfq) {
+        path if path.exists() => path,
+        _ => dir.join(bfq),
+    }
 }
 
 fn check_blkio_v1(host: &Host, blkio: &LinuxBlockIo) -> Result<(), ResourceError> {
     let weights = [
         (blkio.weight().is_some_and(|w| w != 0), "blockIO.weight"),
-        (
-            blkio.leaf_weight().is_some_and(|w| w != 0),
-            "blockIO.leafWeight",
-        ),
         (
             blkio
                 .weight_device()
@@ -324,13 +345,25 @@ fn check_blkio_v1(host: &Host, blkio: &LinuxBlockIo) -> Result<(), ResourceError
     for (asked, field) in weights {
         if asked {
             need_v1(host, "blkio", field)?;
-            if blkio_weight_file(host).is_none() {
+            if !blkio_weight_available(host) {
                 return Err(unavailable(
                     field,
                     "blkio.weight is not available on this host (no CFQ/BFQ)",
                 ));
             }
         }
+    }
+    let leaf_asked = blkio.leaf_weight().is_some_and(|w| w != 0)
+        || blkio
+            .weight_device()
+            .iter()
+            .flatten()
+            .any(|d| d.leaf_weight().is_some());
+    if leaf_asked && host.v1_file("blkio", "blkio.leaf_weight").is_none() {
+        return Err(unavailable(
+            "blockIO.leafWeight",
+            "blkio.leaf_weight is not available on this host (only CFQ has leaf weights)",
+        ));
     }
     let throttles = [
         (
@@ -570,7 +603,7 @@ fn apply_blkio_weights(dir: &Path, blkio: &LinuxBlockIo) -> Result<(), ResourceE
         let dev = format!("{}:{}", device.major(), device.minor());
         if let Some(w) = device.weight() {
             write(
-                &dir.join("blkio.weight_device"),
+                &blkio_file(dir, "blkio.weight_device", "blkio.bfq.weight_device"),
                 &format!("{dev} {w}"),
                 "blockIO.weightDevice",
             )?;

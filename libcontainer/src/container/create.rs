@@ -165,6 +165,14 @@ fn create_in(
     serve_init(&ours, config, &state)?;
 
     state.status = Status::Created;
+    if let Some(resources) = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
+        super::update::save(&dir.path, id, resources)?;
+    }
     dir.save(&state)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(id, pid_file, pid)?;

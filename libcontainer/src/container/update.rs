@@ -12,9 +12,8 @@
 use super::{io_errno, ContainerError};
 use crate::cgroups::stats::Layout;
 use crate::cgroups::Cgroup;
-use crate::config::Config;
 use crate::state::{State, StateDir, Status};
-use libcgroups::common::{CgroupManager, ControllerOpt};
+
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::path::{Path, PathBuf};
 
@@ -40,7 +39,7 @@ pub fn update(root: &Path, id: &str, request: &LinuxResources) -> Result<(), Con
             message: "container not running".to_string(),
         });
     }
-    let base = current_resources(&dir.path, &state);
+    let base = current_resources(&dir.path);
     let merged = merge(&updatable(&base), &updatable(&with_runc_defaults(request)));
     check_blkio_weight(&state, &merged)?;
 
@@ -49,38 +48,32 @@ pub fn update(root: &Path, id: &str, request: &LinuxResources) -> Result<(), Con
     // Replaying the container's own device rules keeps v1's devices cgroup
     // as create left it (libcgroups always re-adds its default rules).
     to_apply.set_devices(base.devices().clone());
-    let opt = ControllerOpt {
-        resources: &to_apply,
-        disable_oom_killer: base
-            .memory()
-            .and_then(|m| m.disable_oom_killer())
-            .unwrap_or(false),
-        oom_score_adj: None,
-        freezer_state: None,
-    };
-    cgroup.manager.apply(&opt).map_err(|e| {
-        ContainerError::Setup(format!(
-            "container {id}: update cgroup {}: {e}",
-            state.cgroup_path.display()
-        ))
-    })?;
+    // The container's own disableOOMKiller stays as create set it.
+    if let Some(memory) = to_apply.memory().clone() {
+        let mut memory = memory;
+        memory.set_disable_oom_killer(base.memory().and_then(|m| m.disable_oom_killer()));
+        to_apply.set_memory(Some(memory));
+    }
+    cgroup
+        .apply(&to_apply)
+        .map_err(|e| ContainerError::Setup(format!("container {id}: update: {e}")))?;
     save(&dir.path, id, &merged)
 }
 
-/// The container's resources now: the last update's, else the bundle's.
-fn current_resources(state_dir: &Path, state: &State) -> LinuxResources {
-    let saved = std::fs::read(state_dir.join(RESOURCES_FILE))
+/// The container's resources now: saved by create and by every update
+/// (never re-read from the bundle, which may have changed since create).
+fn current_resources(state_dir: &Path) -> LinuxResources {
+    std::fs::read(state_dir.join(RESOURCES_FILE))
         .ok()
-        .and_then(|data| serde_json::from_slice(&data).ok());
-    saved.unwrap_or_else(|| {
-        Config::load(&state.bundle)
-            .ok()
-            .and_then(|c| c.spec.linux().as_ref()?.resources().clone())
-            .unwrap_or_default()
-    })
+        .and_then(|data| serde_json::from_slice(&data).ok())
+        .unwrap_or_default()
 }
 
-fn save(state_dir: &Path, id: &str, merged: &LinuxResources) -> Result<(), ContainerError> {
+pub(crate) fn save(
+    state_dir: &Path,
+    id: &str,
+    merged: &LinuxResources,
+) -> Result<(), ContainerError> {
     let path = state_dir.join(RESOURCES_FILE);
     let data = serde_json::to_vec(merged)
         .map_err(|e| ContainerError::Setup(format!("container {id}: {e}")))?;
