@@ -49,8 +49,7 @@ pub fn update(root: &Path, id: &str, request: &LinuxResources) -> Result<(), Con
     // as create left it (libcgroups always re-adds its default rules).
     to_apply.set_devices(base.devices().clone());
     // The container's own disableOOMKiller stays as create set it.
-    if let Some(memory) = to_apply.memory().clone() {
-        let mut memory = memory;
+    if let Some(mut memory) = *to_apply.memory() {
         memory.set_disable_oom_killer(base.memory().and_then(|m| m.disable_oom_killer()));
         to_apply.set_memory(Some(memory));
     }
