@@ -26,7 +26,12 @@ pub fn run(root: &Path, args: Args) -> Result<i32> {
     }
     let pids = container::pids(root, &args.id)?;
     if args.format == "json" {
-        println!("{}", serde_json::to_string(&pids)?);
+        // runc encodes Go's nil slice: no processes print `null`.
+        if pids.is_empty() {
+            println!("null");
+        } else {
+            println!("{}", serde_json::to_string(&pids)?);
+        }
         return Ok(0);
     }
     let ps_args = if args.ps_args.is_empty() {

@@ -58,11 +58,17 @@ fn kill_and_wait(state: &State, status: Status) -> Result<(), ContainerError> {
     }
     if let Some(pidfd) = pidfd {
         if state.init_alive() {
-            let _ = pidfd_wait_exit(&pidfd, -1);
+            // Bounded: an init that cannot die (stuck in the kernel, or
+            // still frozen by someone else) must not hang delete; the
+            // cgroup removal below then reports it.
+            let _ = pidfd_wait_exit(&pidfd, INIT_EXIT_TIMEOUT_MS);
         }
     }
     Ok(())
 }
+
+/// How long delete waits for a SIGKILLed init to exit (runc: 10 s too).
+const INIT_EXIT_TIMEOUT_MS: i32 = 10_000;
 
 fn run_poststop(state: &State) {
     let Some(hooks) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) else {
