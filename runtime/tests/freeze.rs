@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
+/// A bound on waiting for a killed process (a broken thaw would otherwise
+/// hang the test instead of failing it); never reached when it works.
+const DEATH_BOUND_MS: i32 = 10_000;
 const BUSY_LOOP: &[&str] = &["sh", "-c", "while :; do :; done"];
 /// The cgroup hierarchies a container of these tests has a directory in.
 const HIERARCHIES: &[&str] = &[
@@ -426,7 +429,10 @@ fn kill_all_kills_every_process_of_the_container() {
     let out = b.rrun(&["kill", "--all", "ka", "KILL"]);
     assert!(out.status.success(), "kill --all: {}", stderr(&out));
     for (pid, fd) in pids.iter().zip(&pidfds) {
-        assert!(pidfd_wait_exit(fd, -1).unwrap(), "pid {pid} survived");
+        assert!(
+            pidfd_wait_exit(fd, DEATH_BOUND_MS).unwrap(),
+            "pid {pid} survived"
+        );
     }
     assert_eq!(b.status("ka"), "stopped");
     assert!(b.pids("ka").is_empty());
@@ -462,4 +468,22 @@ fn delete_force_removes_a_paused_container() {
     for (pid, fd) in pids.iter().zip(&pidfds) {
         assert!(pidfd_wait_exit(fd, 0).unwrap(), "pid {pid} still runs");
     }
+}
+
+/// SIGKILL to a paused container's init is delivered at once: rrun thaws
+/// the cgroup for it, as runc does.
+#[test]
+fn kill_of_a_paused_container_with_sigkill_lands() {
+    let b = Bundle::new("killpaused", BUSY_LOOP);
+    let init = pidfd_open(b.start("kp")).unwrap();
+    assert!(b.rrun(&["pause", "kp"]).status.success());
+    let out = b.rrun(&["kill", "kp", "KILL"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    assert!(
+        pidfd_wait_exit(&init, DEATH_BOUND_MS).unwrap(),
+        "the init survived"
+    );
+    assert_eq!(b.status("kp"), "stopped");
+    assert!(b.rrun(&["delete", "kp"]).status.success());
+    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
 }
