@@ -298,15 +298,22 @@ impl StateDir {
         })
     }
 
-    /// The status as it is now: the recorded one, corrected by whether the
-    /// init still lives and whether it still waits on exec.fifo.
+    /// The status as it is now: `paused` while the container's cgroup is
+    /// frozen (checked first, as runc does: frozen processes cannot have
+    /// exited), else the recorded one corrected by whether the init still
+    /// lives and whether it still waits on exec.fifo.
     pub fn current_status(&self, state: &State) -> Status {
+        if crate::cgroups::freezer::is_paused(&state.cgroup_path) {
+            return Status::Paused;
+        }
         if !state.init_alive() {
             return Status::Stopped;
         }
         match state.status {
             Status::Creating | Status::Created if self.fifo_path().exists() => Status::Created,
             Status::Created => Status::Running,
+            // Recorded `paused` never counts: the freezer was just read.
+            Status::Paused => Status::Running,
             other => other,
         }
     }

@@ -1,8 +1,8 @@
 //! `delete`: remove a stopped (or created) container: its cgroup (if rrun
 //! made it), its state directory, then the poststop hooks. `force` kills a
-//! running one first.
+//! running or paused one first.
 
-use super::kill::signal_init;
+use super::kill::{kill_all, signal_init};
 use super::ContainerError;
 use crate::cgroups::Cgroup;
 use crate::init::hook_runner;
@@ -28,8 +28,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     let status = dir.current_status(&state);
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&state)?,
-        _ if force => kill_and_wait(&state)?,
+        Status::Created => kill_and_wait(&state, status)?,
+        _ if force => kill_and_wait(&state, status)?,
         _ => {
             return Err(ContainerError::WrongStatus {
                 id: id.to_string(),
@@ -46,16 +46,29 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     Ok(())
 }
 
-fn kill_and_wait(state: &State) -> Result<(), ContainerError> {
+/// SIGKILL the init and wait for it to exit (its pidfd becomes readable).
+/// A paused container is killed whole while still frozen and then thawed,
+/// since a frozen process dies only once thawed; what else is left in the
+/// cgroup is killed by its removal, which retries while they exit.
+fn kill_and_wait(state: &State, status: Status) -> Result<(), ContainerError> {
     let pidfd = pidfd_open(state.pid).ok();
     signal_init(state, libc::SIGKILL)?;
+    if status == Status::Paused {
+        kill_all(state, status, libc::SIGKILL)?;
+    }
     if let Some(pidfd) = pidfd {
         if state.init_alive() {
-            let _ = pidfd_wait_exit(&pidfd, -1);
+            // Bounded: an init that cannot die (stuck in the kernel, or
+            // still frozen by someone else) must not hang delete; the
+            // cgroup removal below then reports it.
+            let _ = pidfd_wait_exit(&pidfd, INIT_EXIT_TIMEOUT_MS);
         }
     }
     Ok(())
 }
+
+/// How long delete waits for a SIGKILLed init to exit (runc: 10 s too).
+const INIT_EXIT_TIMEOUT_MS: i32 = 10_000;
 
 fn run_poststop(state: &State) {
     let Some(hooks) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) else {

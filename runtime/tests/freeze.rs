@@ -1,0 +1,489 @@
+//! pause/resume, the `paused` status, `ps`, `kill --all` and `delete
+//! --force` of a frozen container, against real containers (as root), next
+//! to runc where it is installed. Every test leaves nothing behind, also
+//! when it fails: its bundle's drop thaws and force-deletes what is left.
+
+use libcontainer::utils::{pidfd_open, pidfd_wait_exit};
+use serde_json::{json, Value};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
+/// A bound on waiting for a killed process (a broken thaw would otherwise
+/// hang the test instead of failing it); never reached when it works.
+const DEATH_BOUND_MS: i32 = 10_000;
+const BUSY_LOOP: &[&str] = &["sh", "-c", "while :; do :; done"];
+/// The cgroup hierarchies a container of these tests has a directory in.
+const HIERARCHIES: &[&str] = &[
+    "pids", "memory", "cpu", "cpuacct", "devices", "freezer", "unified",
+];
+
+/// A busybox bundle, a state root and a cgroup path of the test's own.
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+    cgroup: String,
+}
+
+impl Bundle {
+    fn new(name: &str, args: &[&str]) -> Bundle {
+        let dir = std::env::temp_dir().join(format!("rrun-freeze-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for d in ["proc", "dev", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
+        for applet in ["sh", "sleep", "true"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let bundle = Bundle {
+            root: dir.join("state"),
+            dir,
+            cgroup: format!("/rrun-test-freeze-{name}-{}", std::process::id()),
+        };
+        bundle.write_config(&bundle.config(args, true));
+        bundle
+    }
+
+    /// What `runc spec` writes, trimmed to what busybox needs; without a
+    /// pid namespace, killing the init does not take the other processes
+    /// with it (what `kill --all` and `delete --force` must do).
+    fn config(&self, args: &[&str], pid_namespace: bool) -> Value {
+        let mut namespaces = vec![
+            json!({"type": "network"}),
+            json!({"type": "ipc"}),
+            json!({"type": "uts"}),
+            json!({"type": "mount"}),
+        ];
+        if pid_namespace {
+            namespaces.push(json!({"type": "pid"}));
+        }
+        json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "hostname": "rrun-test",
+            "process": {
+                "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": args,
+                "env": ["PATH=/bin"],
+                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+                "noNewPrivileges": true
+            },
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
+            ],
+            "linux": {
+                "cgroupsPath": self.cgroup,
+                "resources": {"pids": {"limit": 64}},
+                "namespaces": namespaces,
+            }
+        })
+    }
+
+    fn write_config(&self, config: &Value) {
+        std::fs::write(self.dir.join("config.json"), config.to_string()).unwrap();
+    }
+
+    fn rrun(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(RRUN);
+        cmd.arg("--root").arg(&self.root).args(args);
+        output_via_files(cmd, &self.dir)
+    }
+
+    fn runc_root(&self) -> PathBuf {
+        self.dir.join("runc-state")
+    }
+
+    fn runc(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("runc");
+        cmd.arg("--root").arg(self.runc_root()).args(args);
+        output_via_files(cmd, &self.dir)
+    }
+
+    /// `rrun create` + `rrun start`, asserting both succeed.
+    fn start(&self, id: &str) -> i32 {
+        let bundle = self.dir.display().to_string();
+        let out = self.rrun(&["create", "--bundle", &bundle, id]);
+        assert!(out.status.success(), "create {id}: {}", stderr(&out));
+        let out = self.rrun(&["start", id]);
+        assert!(out.status.success(), "start {id}: {}", stderr(&out));
+        self.state(id)["pid"].as_i64().unwrap() as i32
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.rrun(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// Run rrun, expect exit 1 and `message` in its error.
+    fn refused(&self, args: &[&str], message: &str) {
+        let out = self.rrun(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?} must fail");
+        assert!(
+            stderr(&out).contains(message),
+            "{args:?}: {:?} does not say {message:?}",
+            stderr(&out)
+        );
+    }
+
+    fn pids(&self, id: &str) -> Vec<i32> {
+        let out = self.rrun(&["ps", "--format", "json", id]);
+        assert!(out.status.success(), "ps {id}: {}", stderr(&out));
+        serde_json::from_slice::<Option<Vec<i32>>>(&out.stdout)
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// The container's pids once there are at least `n` (its init forks
+    /// them after start): re-read, waiting on the init's pidfd in between.
+    fn wait_for_pids(&self, id: &str, init: &OwnedFd, n: usize) -> Vec<i32> {
+        for _ in 0..500 {
+            let pids = self.pids(id);
+            if pids.len() >= n {
+                return pids;
+            }
+            assert!(!pidfd_wait_exit(init, 20).unwrap(), "the init exited");
+        }
+        panic!("{id}: never had {n} processes: {:?}", self.pids(id));
+    }
+
+    fn cgroup_dir(&self, hierarchy: &str) -> PathBuf {
+        Path::new("/sys/fs/cgroup")
+            .join(hierarchy)
+            .join(&self.cgroup[1..])
+    }
+
+    fn cgroup_left(&self) -> Vec<String> {
+        HIERARCHIES
+            .iter()
+            .filter(|h| self.cgroup_dir(h).exists())
+            .map(|h| h.to_string())
+            .collect()
+    }
+
+    fn cpu_usage(&self) -> u64 {
+        let path = self.cgroup_dir("cpuacct").join("cpuacct.usage");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn state_dirs(&self) -> usize {
+        std::fs::read_dir(&self.root)
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        // Thaw first, whatever rrun's own delete does with a frozen cgroup.
+        for cgroup in [self.cgroup.clone(), format!("{}-runc", self.cgroup)] {
+            let state = Path::new("/sys/fs/cgroup/freezer")
+                .join(&cgroup[1..])
+                .join("freezer.state");
+            let _ = std::fs::write(state, "THAWED");
+        }
+        for entry in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = self.rrun(&["delete", "--force", entry.file_name().to_str().unwrap()]);
+        }
+        for entry in std::fs::read_dir(self.runc_root())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = self.runc(&["delete", "--force", entry.file_name().to_str().unwrap()]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// stdout and stderr in files, not pipes: a created container inherits
+/// them and holds them open.
+fn output_via_files(mut cmd: Command, dir: &Path) -> Output {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    output
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn runc_installed() -> bool {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .any(|d| Path::new(d).join("runc").is_file())
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// A frozen busy loop uses no CPU: its cgroup's cpuacct.usage does not
+/// move while the test blocks for a moment; after resume it moves again.
+#[test]
+fn pause_stops_a_busy_loop_and_resume_restarts_it() {
+    let b = Bundle::new("busy", BUSY_LOOP);
+    let init = pidfd_open(b.start("busy")).unwrap();
+    assert_eq!(b.status("busy"), "running");
+
+    let out = b.rrun(&["pause", "busy"]);
+    assert!(out.status.success(), "pause: {}", stderr(&out));
+    assert_eq!(b.status("busy"), "paused");
+    let list: Value = serde_json::from_slice(&b.rrun(&["list", "-f", "json"]).stdout).unwrap();
+    assert_eq!(list[0]["status"], "paused", "{list}");
+    let frozen_at = b.cpu_usage();
+    // A short blocking wait (on the init, which must not exit meanwhile).
+    assert!(!pidfd_wait_exit(&init, 300).unwrap());
+    assert_eq!(b.cpu_usage(), frozen_at, "a frozen busy loop used CPU");
+
+    let out = b.rrun(&["resume", "busy"]);
+    assert!(out.status.success(), "resume: {}", stderr(&out));
+    assert_eq!(b.status("busy"), "running");
+    let moved = (0..500).any(|_| {
+        let _ = pidfd_wait_exit(&init, 20);
+        b.cpu_usage() > frozen_at
+    });
+    assert!(moved, "the busy loop did not run again after resume");
+
+    let out = b.rrun(&["delete", "--force", "busy"]);
+    assert!(out.status.success(), "delete: {}", stderr(&out));
+    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
+}
+
+/// What refuses while paused, in runc's words; pause and resume refuse the
+/// wrong status; a created container can be paused and is created again
+/// after resume.
+#[test]
+fn paused_containers_refuse_start_delete_and_a_second_pause() {
+    let b = Bundle::new("refuse", &["sleep", "1000"]);
+    let bundle = b.dir.display().to_string();
+    assert!(b
+        .rrun(&["create", "--bundle", &bundle, "c1"])
+        .status
+        .success());
+    b.refused(&["resume", "c1"], "container not paused");
+    assert!(b.rrun(&["pause", "c1"]).status.success());
+    assert_eq!(b.status("c1"), "paused");
+    b.refused(
+        &["start", "c1"],
+        "cannot start a container in the paused state",
+    );
+    b.refused(
+        &["delete", "c1"],
+        "cannot delete container c1 that is not stopped: paused",
+    );
+    b.refused(&["pause", "c1"], "container not running");
+    // A signal other than SIGKILL waits for the thaw; the container stays paused.
+    assert!(b.rrun(&["kill", "c1", "TERM"]).status.success());
+    assert_eq!(b.status("c1"), "paused");
+    assert!(b.rrun(&["resume", "c1"]).status.success());
+    assert_eq!(b.status("c1"), "created");
+    assert!(b.rrun(&["start", "c1"]).status.success());
+    assert_eq!(b.status("c1"), "running");
+    b.refused(&["resume", "c1"], "container not paused");
+}
+
+/// The same bundle under runc: the same statuses after pause and resume,
+/// and the same refusals.
+#[test]
+fn pause_and_resume_match_runc() {
+    if !runc_installed() {
+        eprintln!("runc is not installed: skipped");
+        return;
+    }
+    let b = Bundle::new("vsrunc", &["sleep", "1000"]);
+    let bundle = b.dir.display().to_string();
+    b.start("x");
+    let mut config = b.config(&["sleep", "1000"], true);
+    config["linux"]["cgroupsPath"] = json!(format!("{}-runc", b.cgroup));
+    b.write_config(&config);
+    assert!(b
+        .runc(&["create", "--bundle", &bundle, "y"])
+        .status
+        .success());
+    assert!(b.runc(&["start", "y"]).status.success());
+    let runc_status = |id| {
+        let v: Value = serde_json::from_slice(&b.runc(&["state", id]).stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    };
+    for (args, status) in [
+        (vec!["pause"], "paused"),
+        (vec!["start"], "paused"),
+        (vec!["delete"], "paused"),
+        (vec!["pause"], "paused"),
+        (vec!["kill"], "paused"),
+        (vec!["resume"], "running"),
+        (vec!["resume"], "running"),
+    ] {
+        let ours = b.rrun(&[args.as_slice(), &["x"]].concat());
+        let theirs = b.runc(&[args.as_slice(), &["y"]].concat());
+        assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
+        let our_error = stderr(&ours);
+        // runc logs `time=... level=error msg="<message>"`.
+        let our_message = our_error.trim().replace(" x ", " y ");
+        assert!(
+            stderr(&theirs).contains(&our_message),
+            "{args:?}: rrun said {our_error:?}, runc said {:?}",
+            stderr(&theirs)
+        );
+        assert_eq!(b.status("x"), status, "rrun after {args:?}");
+        assert_eq!(runc_status("y"), status, "runc after {args:?}");
+    }
+    let out = b.runc(&["ps", "--format", "json", "y"]);
+    let theirs: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b.pids("x").len(), theirs.len(), "ps --format json");
+}
+
+/// `ps --format json` gives the init and its child (host pids); the table
+/// keeps ps(1)'s header and exactly the container's lines; extra arguments
+/// after `--` go to ps(1).
+#[test]
+fn ps_lists_the_containers_processes() {
+    let b = Bundle::new("ps", &["sh", "-c", "sleep 1000 & wait"]);
+    let init_pid = b.start("ps");
+    let init = pidfd_open(init_pid).unwrap();
+    let pids = b.wait_for_pids("ps", &init, 2);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(
+        pids.contains(&init_pid),
+        "{pids:?} lacks the init {init_pid}"
+    );
+    let child = *pids.iter().find(|&&p| p != init_pid).unwrap();
+    assert_eq!(parent_of(child), init_pid);
+
+    let out = b.rrun(&["ps", "ps"]);
+    assert!(out.status.success(), "ps: {}", stderr(&out));
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header[..2], ["UID", "PID"], "{table}");
+    let listed: Vec<i32> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{table}");
+    assert!(listed.iter().all(|p| pids.contains(p)), "{table}");
+
+    let out = b.rrun(&["ps", "ps", "--", "-o", "pid,comm"]);
+    assert!(out.status.success(), "ps -o: {}", stderr(&out));
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(lines[0].split_whitespace().next(), Some("PID"), "{table}");
+    assert!(lines[1..].iter().any(|l| l.ends_with(" sleep")), "{table}");
+
+    b.refused(&["ps", "--format", "yaml", "ps"], "invalid format option");
+}
+
+/// `kill --all` signals every process of the cgroup, not only the init
+/// (no pid namespace here, so the init's death alone would leave the
+/// sleeps running); again on the stopped container it succeeds.
+#[test]
+fn kill_all_kills_every_process_of_the_container() {
+    let b = Bundle::new("killall", &[]);
+    let args = ["sh", "-c", "sleep 1000 & sleep 1001 & wait"];
+    b.write_config(&b.config(&args, false));
+    let init_pid = b.start("ka");
+    let init = pidfd_open(init_pid).unwrap();
+    let pids = b.wait_for_pids("ka", &init, 3);
+    let pidfds: Vec<OwnedFd> = pids.iter().map(|&p| pidfd_open(p).unwrap()).collect();
+
+    let out = b.rrun(&["kill", "--all", "ka", "KILL"]);
+    assert!(out.status.success(), "kill --all: {}", stderr(&out));
+    for (pid, fd) in pids.iter().zip(&pidfds) {
+        assert!(
+            pidfd_wait_exit(fd, DEATH_BOUND_MS).unwrap(),
+            "pid {pid} survived"
+        );
+    }
+    assert_eq!(b.status("ka"), "stopped");
+    assert!(b.pids("ka").is_empty());
+    let again = b.rrun(&["kill", "--all", "ka", "KILL"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    b.refused(&["kill", "ka", "KILL"], "container not running");
+    assert!(b.rrun(&["delete", "ka"]).status.success());
+    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
+}
+
+/// `delete --force` of a frozen container with several processes (no pid
+/// namespace): every process dies, and no state directory or cgroup stays.
+#[test]
+fn delete_force_removes_a_paused_container() {
+    let b = Bundle::new("delpaused", &[]);
+    let args = ["sh", "-c", "sleep 1000 & while :; do :; done"];
+    b.write_config(&b.config(&args, false));
+    let init_pid = b.start("dp");
+    let init = pidfd_open(init_pid).unwrap();
+    let pids = b.wait_for_pids("dp", &init, 2);
+    let pidfds: Vec<OwnedFd> = pids.iter().map(|&p| pidfd_open(p).unwrap()).collect();
+    assert!(b.rrun(&["pause", "dp"]).status.success());
+    assert_eq!(b.status("dp"), "paused");
+
+    let out = b.rrun(&["delete", "--force", "dp"]);
+    assert!(out.status.success(), "delete --force: {}", stderr(&out));
+    assert_eq!(b.state_dirs(), 0, "a state directory was left");
+    assert!(
+        b.cgroup_left().is_empty(),
+        "cgroup left in {:?}",
+        b.cgroup_left()
+    );
+    for (pid, fd) in pids.iter().zip(&pidfds) {
+        assert!(pidfd_wait_exit(fd, 0).unwrap(), "pid {pid} still runs");
+    }
+}
+
+/// SIGKILL to a paused container's init is delivered at once: rrun thaws
+/// the cgroup for it, as runc does.
+#[test]
+fn kill_of_a_paused_container_with_sigkill_lands() {
+    let b = Bundle::new("killpaused", BUSY_LOOP);
+    let init = pidfd_open(b.start("kp")).unwrap();
+    assert!(b.rrun(&["pause", "kp"]).status.success());
+    let out = b.rrun(&["kill", "kp", "KILL"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    assert!(
+        pidfd_wait_exit(&init, DEATH_BOUND_MS).unwrap(),
+        "the init survived"
+    );
+    assert_eq!(b.status("kp"), "stopped");
+    assert!(b.rrun(&["delete", "kp"]).status.success());
+    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
+}
