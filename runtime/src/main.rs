@@ -123,6 +123,8 @@ fn main() {
         return;
     }
     logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    // rrun has no SIGCHLD reaper: the library waits for its own helpers.
+    libcontainer::init::reap_own_helpers(true);
     let Some(command) = cli.command else {
         eprintln!("rrun: no command given; see rrun --help");
         std::process::exit(1);

@@ -107,7 +107,7 @@ fn create_in(
     let cgroup_created = !cgroups::exists(cgroup_path);
 
     let (ours, theirs) = Channel::pair()?;
-    let bootstrap = spawn_bootstrap(id, &theirs)?;
+    let mut bootstrap = spawn_bootstrap(id, &theirs)?;
     drop(theirs);
 
     let cgroup = Cgroup::open(cgroup_path)?;
@@ -143,7 +143,12 @@ fn create_in(
     drop(fifo);
     drop(console);
 
-    let (pid, pidfd) = receive_init(&ours)?;
+    let received = receive_init(&ours);
+    if crate::init::reaps_own_helpers() {
+        // It exits right after handing us the init (or failing to).
+        let _ = bootstrap.wait();
+    }
+    let (pid, pidfd) = received?;
     let start_time = process_start_time(pid).map(|(t, _)| t).unwrap_or(0);
     cleanup.init = Some(pidfd);
 

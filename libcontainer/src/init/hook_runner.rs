@@ -59,7 +59,11 @@ fn run(hooks: &[Hook], state: &str, phase: &str, keep_going: bool) -> Result<(),
     if let Some(mut stdout) = child.stdout.take() {
         let _ = stdout.read_to_end(&mut out);
     }
-    // The child is not waited for: see the module comment.
+    // Waited for only when asked (see `init::reap_own_helpers`): in an
+    // embedder, its own reaper takes the child.
+    if crate::init::reaps_own_helpers() {
+        let _ = child.wait();
+    }
     match serde_json::from_slice::<Reply>(&out) {
         Ok(Reply { error: None }) => Ok(()),
         Ok(Reply { error: Some(e) }) => Err(e),

@@ -9,6 +9,23 @@ pub mod entry;
 pub mod hook_runner;
 
 use oci_spec::runtime::Spec;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static REAP_OWN_HELPERS: AtomicBool = AtomicBool::new(false);
+
+/// Tell the library that this process has no reaper of its own (a
+/// command-line tool): it then waits for the helper processes it spawns
+/// (the bootstrap, the hook runner) itself, so that none lingers as a
+/// zombie still charged to the container's pids cgroup. A program that
+/// reaps its children with `waitpid(-1)`, like containerd's shim, must
+/// leave this off: its reaper takes them.
+pub fn reap_own_helpers(on: bool) {
+    REAP_OWN_HELPERS.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn reaps_own_helpers() -> bool {
+    REAP_OWN_HELPERS.load(Ordering::Relaxed)
+}
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
