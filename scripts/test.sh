@@ -79,14 +79,22 @@ leftover_cgroups() {
         2>/dev/null || true
 }
 
-# Processes whose name starts with rrun (comm is cut at 15 characters).
+# Live processes whose name starts with rrun (comm is cut at 15
+# characters). Zombies are dead: a killed container's init waits there for
+# its reaper (pid 1 after `rrun create` exited), which is not ours to hurry.
 leftover_processes() {
-    local comm_file comm
+    local comm_file comm pid stat
     for comm_file in /proc/[0-9]*/comm; do
         comm=$(cat "$comm_file" 2>/dev/null) || continue
         case $comm in
-            rrun*) echo "pid ${comm_file//[^0-9]/}: $comm" ;;
+            rrun*) ;;
+            *) continue ;;
         esac
+        pid=${comm_file//[^0-9]/}
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        stat=${stat##*) }
+        [ "${stat%% *}" = Z ] && continue
+        echo "pid $pid: $comm (state ${stat%% *})"
     done
 }
 
