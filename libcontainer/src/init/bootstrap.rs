@@ -43,7 +43,8 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     if plan.new_time {
         namespaces::unshare_time(config.spec.linux().as_ref())?;
     }
-    // The init waits for EOF on this pipe: its id maps are written by then.
+    // The init waits for EOF on this pipe: by then its id maps are written
+    // and the caller has been told about it.
     let (maps_done_r, maps_done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     let flags = plan.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64;
     // SAFETY: the bootstrap is single-threaded: it is a freshly executed
@@ -61,8 +62,11 @@ fn run(chan: &Channel) -> Result<(), InitError> {
                 let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
                 return Err(e);
             }
-            drop(maps_done_w);
+            // Report before releasing the init: both write to the same
+            // channel, and the caller must read InitSpawned before the
+            // init's first message.
             chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()])?;
+            drop(maps_done_w);
             Ok(())
         }
     }
