@@ -58,14 +58,15 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(maps_done_r);
-            if let Err(e) = finish_parent(pid, &config, &plan) {
-                let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
-                return Err(e);
-            }
             // Report before releasing the init: both write to the same
             // channel, and the caller must read InitSpawned before the
             // init's first message.
-            chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()])?;
+            let reported = finish_parent(pid, &config, &plan)
+                .and_then(|()| Ok(chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()])?));
+            if let Err(e) = reported {
+                let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                return Err(e);
+            }
             drop(maps_done_w);
             Ok(())
         }
