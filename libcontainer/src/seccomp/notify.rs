@@ -419,6 +419,66 @@ fn send_response(
     }
 }
 
+/// An agent's answer to one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The syscall succeeds and returns this value.
+    Value(i64),
+    /// The syscall fails with this (positive) errno.
+    Errno(c_int),
+    /// The syscall runs as if there were no filter.
+    Continue,
+}
+
+/// Answers every notification on `notify_fd` with `answer` until no
+/// process uses the filter any more (POLLHUP). Notifications whose thread
+/// went away meanwhile (ENOENT) are skipped.
+pub fn serve(
+    notify_fd: BorrowedFd<'_>,
+    mut answer: impl FnMut(&libc::seccomp_notif) -> Answer,
+) -> Result<(), NotifyError> {
+    check_notif_sizes()?;
+    while wait_readable(notify_fd)? {
+        let notif = match receive_notification(notify_fd) {
+            Err(NotifyError::Ioctl {
+                errno: Errno::ENOENT,
+                ..
+            }) => continue,
+            result => result?,
+        };
+        let sent = match answer(&notif) {
+            Answer::Value(val) => respond(notify_fd, notif.id, val, 0),
+            Answer::Errno(errno) => respond(notify_fd, notif.id, -1, errno),
+            Answer::Continue => respond_continue(notify_fd, notif.id),
+        };
+        match sent {
+            Err(NotifyError::Ioctl {
+                errno: Errno::ENOENT,
+                ..
+            }) => continue,
+            result => result?,
+        }
+    }
+    Ok(())
+}
+
+/// Waits until a notification is pending (true) or every user of the
+/// filter is gone (false).
+fn wait_readable(notify_fd: BorrowedFd<'_>) -> Result<bool, NotifyError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(notify_fd, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(NotifyError::Ioctl { op: "poll", errno }),
+            Ok(_) => {
+                let events = fds[0].revents().unwrap_or(PollFlags::empty());
+                return Ok(events.contains(PollFlags::POLLIN));
+            }
+        }
+    }
+}
+
 fn ret_errno(ret: c_int) -> Result<(), Errno> {
     if ret < 0 {
         Err(Errno::last())
