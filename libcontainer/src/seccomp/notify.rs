@@ -180,21 +180,16 @@ pub struct Received {
     pub notify_fd: OwnedFd,
 }
 
-/// Reads one runtime's message from an accepted connection: the JSON up to
-/// EOF, the fds from the first recvmsg. Fds other than the notify fd are
-/// closed.
+/// Reads one runtime's message from an accepted connection: the fds come
+/// with the first recvmsg, and the JSON is complete as soon as it parses.
+/// It does not wait for EOF: runc 1.1 never closes its end (the Go
+/// connection is left to the garbage collector). Fds other than the notify
+/// fd are closed.
 pub fn receive_from_runtime(conn: &mut UnixStream) -> Result<Received, NotifyError> {
     let mut buf = vec![0u8; 4096];
     let (len, mut fds) = recv_with_fds(conn.as_fd(), &mut buf)?;
     buf.truncate(len);
-    conn.take(MAX_MESSAGE as u64)
-        .read_to_end(&mut buf)
-        .map_err(|e| NotifyError::Agent {
-            op: "read",
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-        })?;
-    let state: ContainerProcessState<serde_json::Value> =
-        serde_json::from_slice(&buf).map_err(|e| NotifyError::BadMessage { why: e.to_string() })?;
+    let state = read_state(conn, buf)?;
     let index = notify_fd_index(&state.fds)?;
     if index >= fds.len() {
         return Err(NotifyError::BadMessage {
@@ -203,6 +198,37 @@ pub fn receive_from_runtime(conn: &mut UnixStream) -> Result<Received, NotifyErr
     }
     let notify_fd = fds.swap_remove(index);
     Ok(Received { state, notify_fd })
+}
+
+/// Parses the state from `buf`, reading more while the JSON is cut short.
+fn read_state(
+    conn: &mut UnixStream,
+    mut buf: Vec<u8>,
+) -> Result<ContainerProcessState<serde_json::Value>, NotifyError> {
+    loop {
+        match serde_json::from_slice(&buf) {
+            Ok(state) => return Ok(state),
+            Err(e) if e.is_eof() && buf.len() < MAX_MESSAGE => {}
+            Err(e) => return Err(NotifyError::BadMessage { why: e.to_string() }),
+        }
+        let mut more = [0u8; 4096];
+        let n = match conn.read(&mut more) {
+            Ok(0) => {
+                return Err(NotifyError::BadMessage {
+                    why: "the runtime closed the connection mid-message".into(),
+                })
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(NotifyError::Agent {
+                    op: "read",
+                    errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                })
+            }
+        };
+        buf.extend_from_slice(&more[..n]);
+    }
 }
 
 fn notify_fd_index(names: &[String]) -> Result<usize, NotifyError> {
