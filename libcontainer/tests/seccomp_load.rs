@@ -306,6 +306,22 @@ fn a_second_notify_listener_is_refused() {
     assert!(report.starts_with("true Err(ListenerBusy"), "{report}");
 }
 
+/// TSYNC with a listener needs TSYNC_ESRCH (the return value is the fd,
+/// not a thread id): `load` adds it, so both threads notify.
+#[test]
+fn tsync_with_notify_returns_the_listener() {
+    let report = in_child(|| {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || go_rx.recv().unwrap());
+        let loaded = load::load(&mkdir_notify(), &flags(&["SECCOMP_FILTER_FLAG_TSYNC"]));
+        go_tx.send(()).unwrap();
+        other.join().map_err(|_| "the thread panicked")?;
+        let fd = loaded.map_err(|e| e.to_string())?;
+        Ok(format!("fd={}", fd.is_some()))
+    });
+    assert_eq!(report, Ok("fd=true".into()));
+}
+
 // ---------------------------------------------------------------- notify
 
 fn container_state(id: &str) -> serde_json::Value {

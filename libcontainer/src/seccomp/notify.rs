@@ -539,6 +539,26 @@ mod tests {
     }
 
     #[test]
+    fn rrun_state_goes_in_as_is() {
+        use crate::state::{OciState, Status};
+        let annotations = Default::default();
+        let oci = OciState {
+            oci_version: crate::OCI_VERSION,
+            id: "c1",
+            pid: 7,
+            status: Status::Creating,
+            bundle: Path::new("/b"),
+            rootfs: Path::new("/b/rootfs"),
+            created: "2026-01-01T00:00:00Z",
+            annotations: &annotations,
+            owner: "",
+        };
+        let json = serde_json::to_value(ContainerProcessState::new(7, None, oci)).unwrap();
+        assert_eq!(json["state"]["status"], "creating");
+        assert_eq!(json["state"]["id"], "c1");
+    }
+
+    #[test]
     fn seccomp_fd_must_be_named_once() {
         assert_eq!(
             notify_fd_index(&["a".into(), "seccompFd".into()]).unwrap(),
