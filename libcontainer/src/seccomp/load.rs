@@ -27,9 +27,12 @@
 //!
 //! `linux.seccomp.flags` names map to `SECCOMP_FILTER_FLAG_*` bits. An
 //! unknown name is an error naming it. A known flag this kernel lacks is an
-//! error naming the flag, found by probing the kernel before loading (as
-//! runc does through libseccomp's API level check: runc 1.1 and 1.2 refuse
-//! such a profile rather than silently running with less than it asked).
+//! error naming the flag, found by probing the kernel before loading
+//! ([`kernel_supports_flag`]). This follows runc, which asks libseccomp
+//! whether each flag can be applied (its API level reflects the kernel)
+//! and refuses the profile otherwise, rather than silently running the
+//! container with less than the profile asked for. (Read from runc's
+//! design, not verified here: kernel 6.18 has every flag.)
 //! `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` only means something with a
 //! notify listener: without a NOTIFY action in the filter it is dropped, as
 //! libseccomp does (the kernel would refuse it with EINVAL).
