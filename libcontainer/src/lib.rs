@@ -37,6 +37,7 @@ pub mod init;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod state;
 pub mod sysctl;
 pub mod terminal;

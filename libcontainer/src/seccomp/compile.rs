@@ -1,0 +1,303 @@
+//! Profile -> BPF. Layout (every far jump is an unconditional `ja`, whose
+//! offset is 32-bit; conditional jumps only skip a few instructions):
+//!
+//! ```text
+//!   ld arch; per audit arch: jeq AUDIT, +0, +1; ja <arch section>   ; ret BAD_ARCH
+//!   AUDIT_ARCH_X86_64: ld nr; split x86_64 / x32 on nr >= 0x40000000
+//!   section: per syscall with rules (by number):
+//!       jeq NR, +0, +1; ret ACTION        (unconditional)
+//!       jeq NR, +0, +1; ja <block>         (conditional)
+//!     ret DEFAULT
+//!   block: per rule: per condition: compare, on failure ja <next rule>; ret ACTION
+//!     ret DEFAULT
+//! ```
+
+use super::bpf::{self, Assembler, Cmp, Label, Target};
+use super::{
+    action_value, default_action_value, filtered_arches, Arch, SeccompError, RET_BAD_ARCH,
+    X32_SYSCALL_BIT,
+};
+use libc::sock_filter;
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompOperator};
+use std::collections::BTreeMap;
+
+/// One argument comparison, as the profile states it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Condition {
+    pub index: usize,
+    pub op: LinuxSeccompOperator,
+    pub value: u64,
+    pub value_two: u64,
+}
+
+/// A rule after runc's rewriting: all `conditions` must hold.
+#[derive(Clone, Debug)]
+pub(crate) struct Rule<'a> {
+    pub names: &'a [String],
+    pub action: u32,
+    pub conditions: Vec<Condition>,
+}
+
+/// What the filter does for one syscall on one ABI.
+#[derive(Debug, Default)]
+struct SyscallPlan {
+    unconditional: Option<u32>,
+    conditional: Vec<(Vec<Condition>, u32)>,
+}
+
+/// Compiles `seccomp` into a BPF program for an x86-family host of ABI `native`.
+pub fn compile(seccomp: &LinuxSeccomp, native: Arch) -> Result<Vec<sock_filter>, SeccompError> {
+    let default = default_action_value(seccomp)?;
+    let rules = normalize_rules(seccomp, default)?;
+    let arches = filtered_arches(seccomp, native);
+    let mut plans = Vec::new();
+    for arch in &arches {
+        plans.push((*arch, plan_arch(*arch, &rules)?));
+    }
+    let mut asm = Assembler::default();
+    emit_program(&mut asm, &plans, default);
+    let program = asm.finish().map_err(SeccompError::Assemble)?;
+    if program.len() > bpf::BPF_MAXINSNS {
+        return Err(SeccompError::TooLong { len: program.len() });
+    }
+    Ok(program)
+}
+
+/// Validates the rules, drops those with the default action and splits a
+/// rule that names one argument index twice into one rule per condition.
+pub(crate) fn normalize_rules(
+    seccomp: &LinuxSeccomp,
+    default: u32,
+) -> Result<Vec<Rule<'_>>, SeccompError> {
+    let mut rules = Vec::new();
+    for (i, syscall) in seccomp.syscalls().iter().flatten().enumerate() {
+        let field = format!("syscalls[{i}]");
+        let action = action_value(
+            syscall.action(),
+            syscall.errno_ret(),
+            &format!("{field}.errnoRet"),
+        )?;
+        if syscall.names().iter().any(String::is_empty) {
+            return Err(SeccompError::EmptyName {
+                field: format!("{field}.names"),
+            });
+        }
+        let conditions = conditions_of(syscall.args().as_deref().unwrap_or_default(), &field)?;
+        if action == default {
+            continue;
+        }
+        let names = syscall.names().as_slice();
+        let mut indexes: Vec<usize> = conditions.iter().map(|c| c.index).collect();
+        indexes.sort_unstable();
+        if indexes.windows(2).any(|w| w[0] == w[1]) {
+            rules.extend(conditions.into_iter().map(|c| Rule {
+                names,
+                action,
+                conditions: vec![c],
+            }));
+        } else {
+            rules.push(Rule {
+                names,
+                action,
+                conditions,
+            });
+        }
+    }
+    Ok(rules)
+}
+
+fn conditions_of(
+    args: &[oci_spec::runtime::LinuxSeccompArg],
+    field: &str,
+) -> Result<Vec<Condition>, SeccompError> {
+    let mut conditions = Vec::new();
+    for (j, arg) in args.iter().enumerate() {
+        if arg.index() > 5 {
+            let field = format!("{field}.args[{j}].index");
+            return Err(SeccompError::ArgIndex {
+                field,
+                index: arg.index(),
+            });
+        }
+        conditions.push(Condition {
+            index: arg.index(),
+            op: arg.op(),
+            value: arg.value(),
+            value_two: arg.value_two().unwrap_or(0),
+        });
+    }
+    Ok(conditions)
+}
+
+/// Groups the rules by syscall number for `arch`, applying the precedence
+/// described in the module documentation.
+fn plan_arch(arch: Arch, rules: &[Rule]) -> Result<BTreeMap<u32, SyscallPlan>, SeccompError> {
+    let mut plans: BTreeMap<u32, SyscallPlan> = BTreeMap::new();
+    for rule in rules {
+        for name in rule.names {
+            let Some(nr) = arch.syscall_number(name) else {
+                continue;
+            };
+            let plan = plans.entry(nr).or_default();
+            if !rule.conditions.is_empty() {
+                plan.conditional
+                    .push((rule.conditions.clone(), rule.action));
+                continue;
+            }
+            match plan.unconditional {
+                Some(first) if first != rule.action => {
+                    return Err(SeccompError::Conflict {
+                        syscall: name.clone(),
+                        first,
+                        second: rule.action,
+                    });
+                }
+                _ => plan.unconditional = Some(rule.action),
+            }
+        }
+    }
+    Ok(plans)
+}
+
+fn emit_program(asm: &mut Assembler, plans: &[(Arch, BTreeMap<u32, SyscallPlan>)], default: u32) {
+    let section_of = |wanted: Arch| plans.iter().find(|(arch, _)| *arch == wanted);
+    let x86_64 = section_of(Arch::X86_64);
+    let x32 = section_of(Arch::X32);
+    let x86 = section_of(Arch::X86);
+
+    let amd64_entry = asm.label();
+    let i386_entry = asm.label();
+    asm.load(bpf::DATA_ARCH);
+    if x86_64.is_some() || x32.is_some() {
+        emit_far_jump_if_equal(asm, Arch::X86_64.audit_arch(), amd64_entry);
+    }
+    if x86.is_some() {
+        emit_far_jump_if_equal(asm, Arch::X86.audit_arch(), i386_entry);
+    }
+    asm.ret(RET_BAD_ARCH);
+
+    if x86_64.is_some() || x32.is_some() {
+        asm.bind(amd64_entry);
+        asm.load(bpf::DATA_NR);
+        let x32_section = asm.label();
+        let x86_64_section = asm.label();
+        asm.jump(
+            Cmp::Ge,
+            X32_SYSCALL_BIT,
+            Target::To(x32_section),
+            Target::To(x86_64_section),
+        );
+        asm.bind(x32_section);
+        emit_section_or_bad_arch(asm, x32, default);
+        asm.bind(x86_64_section);
+        emit_section_or_bad_arch(asm, x86_64, default);
+    }
+    if let Some(section) = x86 {
+        asm.bind(i386_entry);
+        asm.load(bpf::DATA_NR);
+        emit_section(asm, section, default);
+    }
+}
+
+/// `if A == k goto far` (else fall through), with the far jump as a `ja`.
+fn emit_far_jump_if_equal(asm: &mut Assembler, k: u32, far: Label) {
+    let skip = asm.label();
+    asm.jump(Cmp::Eq, k, Target::Next, Target::To(skip));
+    asm.goto(far);
+    asm.bind(skip);
+}
+
+fn emit_section_or_bad_arch(
+    asm: &mut Assembler,
+    section: Option<&(Arch, BTreeMap<u32, SyscallPlan>)>,
+    default: u32,
+) {
+    match section {
+        Some(section) => emit_section(asm, section, default),
+        None => asm.ret(RET_BAD_ARCH),
+    }
+}
+
+/// The syscall dispatch of one ABI (A holds `nr`) and its rule blocks.
+fn emit_section(
+    asm: &mut Assembler,
+    (arch, plans): &(Arch, BTreeMap<u32, SyscallPlan>),
+    default: u32,
+) {
+    let mut blocks = Vec::new();
+    for (nr, plan) in plans {
+        let skip = asm.label();
+        asm.jump(Cmp::Eq, *nr, Target::Next, Target::To(skip));
+        match plan.unconditional {
+            Some(action) => asm.ret(action),
+            None => {
+                let block = asm.label();
+                asm.goto(block);
+                blocks.push((block, &plan.conditional));
+            }
+        }
+        asm.bind(skip);
+    }
+    asm.ret(default);
+    for (block, rules) in blocks {
+        asm.bind(block);
+        for (conditions, action) in rules {
+            let next_rule = asm.label();
+            for condition in conditions {
+                emit_condition(asm, *arch, condition, next_rule);
+            }
+            asm.ret(*action);
+            asm.bind(next_rule);
+        }
+        asm.ret(default);
+    }
+}
+
+/// Falls through when `condition` holds, else jumps to `fail`.
+fn emit_condition(asm: &mut Assembler, arch: Arch, condition: &Condition, fail: Label) {
+    let pass = asm.label();
+    let local_fail = asm.label();
+    let (p, f) = (Target::To(pass), Target::To(local_fail));
+    let low = bpf::arg_low(condition.index);
+    let (value, value_two) = (condition.value, condition.value_two);
+    let (v_lo, v_hi) = (value as u32, (value >> 32) as u32);
+    let wide = arch.has_64bit_args();
+    use LinuxSeccompOperator::*;
+    match condition.op {
+        ScmpCmpMaskedEq => {
+            let (d_lo, d_hi) = (value_two as u32, (value_two >> 32) as u32);
+            if wide {
+                asm.load(low + 4);
+                asm.and(v_hi);
+                asm.jump(Cmp::Eq, d_hi, Target::Next, f);
+            }
+            asm.load(low);
+            asm.and(v_lo);
+            asm.jump(Cmp::Eq, d_lo, p, f);
+        }
+        op => {
+            // The high words decide unless equal; then the low words do.
+            // (cmp, taken, not taken) on the low word, and what a strictly
+            // greater / strictly smaller high word means.
+            let (cmp, jt, jf, hi_greater, hi_smaller) = match op {
+                ScmpCmpEq => (Cmp::Eq, p, f, f, f),
+                ScmpCmpNe => (Cmp::Eq, f, p, p, p),
+                ScmpCmpGt => (Cmp::Gt, p, f, p, f),
+                ScmpCmpGe => (Cmp::Ge, p, f, p, f),
+                ScmpCmpLt => (Cmp::Ge, f, p, f, p),
+                ScmpCmpLe => (Cmp::Gt, f, p, f, p),
+                ScmpCmpMaskedEq => unreachable!("handled above"),
+            };
+            if wide {
+                asm.load(low + 4);
+                asm.jump(Cmp::Gt, v_hi, hi_greater, Target::Next);
+                asm.jump(Cmp::Eq, v_hi, Target::Next, hi_smaller);
+            }
+            asm.load(low);
+            asm.jump(cmp, v_lo, jt, jf);
+        }
+    }
+    asm.bind(local_fail);
+    asm.goto(fail);
+    asm.bind(pass);
+}
