@@ -13,7 +13,8 @@ pub fn arg_low(index: usize) -> u32 {
 }
 
 // Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
-pub const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// `BPF_LD | BPF_W | BPF_ABS` (`BPF_LD` and `BPF_W` are 0).
+pub const LD_W_ABS: u16 = 0x20;
 pub const ALU_AND_K: u16 = 0x04 | 0x50;
 pub const JMP_JA: u16 = 0x05;
 pub const JMP_JEQ_K: u16 = 0x05 | 0x10;
@@ -171,19 +172,23 @@ pub struct SeccompData {
 
 impl SeccompData {
     fn word(&self, offset: u32) -> Option<u32> {
-        let low = |v: u64| v as u32;
-        let high = |v: u64| (v >> 32) as u32;
-        match offset {
-            0 => Some(self.nr),
-            4 => Some(self.arch),
-            8 => Some(low(self.instruction_pointer)),
-            12 => Some(high(self.instruction_pointer)),
-            16..=60 if offset % 4 == 0 => {
-                let arg = self.args[(offset as usize - 16) / 8];
-                Some(if offset % 8 == 0 { low(arg) } else { high(arg) })
-            }
-            _ => None,
+        // Only aligned 32-bit words inside the 64-byte struct can be loaded.
+        if offset >= 64 || offset & 3 != 0 {
+            return None;
         }
+        let half = |v: u64| {
+            if offset & 4 == 0 {
+                v as u32
+            } else {
+                (v >> 32) as u32
+            }
+        };
+        Some(match offset {
+            0 => self.nr,
+            4 => self.arch,
+            8 | 12 => half(self.instruction_pointer),
+            _ => half(self.args[(offset as usize - 16) / 8]),
+        })
     }
 }
 

@@ -179,18 +179,21 @@ fn emit_program(asm: &mut Assembler, plans: &[(Arch, BTreeMap<u32, SyscallPlan>)
     if x86_64.is_some() || x32.is_some() {
         asm.bind(amd64_entry);
         asm.load(bpf::DATA_NR);
+        // libseccomp's split: nr >= __X32_SYSCALL_BIT is x32, and so are the
+        // (invalid) numbers above it.
         let x32_section = asm.label();
         let x86_64_section = asm.label();
         asm.jump(
             Cmp::Ge,
             X32_SYSCALL_BIT,
-            Target::To(x32_section),
+            Target::Next,
             Target::To(x86_64_section),
         );
-        asm.bind(x32_section);
-        emit_section_or_bad_arch(asm, x32, default);
+        asm.goto(x32_section);
         asm.bind(x86_64_section);
         emit_section_or_bad_arch(asm, x86_64, default);
+        asm.bind(x32_section);
+        emit_section_or_bad_arch(asm, x32, default);
     }
     if let Some(section) = x86 {
         asm.bind(i386_entry);

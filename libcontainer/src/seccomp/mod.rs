@@ -13,7 +13,7 @@
 //! # Semantics (mirroring libseccomp as runc drives it)
 //! - Architectures: the native architecture is always filtered (libseccomp's
 //!   `seccomp_init` adds it) plus every listed x86-family one. x86_64 and x32
-//!   share `AUDIT_ARCH_X86_64` and are told apart by `nr & 0x40000000`.
+//!   share `AUDIT_ARCH_X86_64` and are told apart by `nr >= 0x40000000`.
 //!   Architectures of other families (arm64, s390x...) can never match on an
 //!   x86_64 host and are skipped; names oci-spec does not know fail parsing.
 //! - A call from an architecture not in the filter gets `SECCOMP_RET_KILL_THREAD`:
@@ -124,9 +124,10 @@ impl Arch {
     }
 
     /// The ABI a `seccomp_data` (arch, nr) pair belongs to, if x86-family.
+    /// Like libseccomp, every nr >= `__X32_SYSCALL_BIT` counts as x32.
     pub fn of_call(audit_arch: u32, nr: u32) -> Option<Arch> {
         match audit_arch {
-            AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT != 0 => Some(Arch::X32),
+            AUDIT_ARCH_X86_64 if nr >= X32_SYSCALL_BIT => Some(Arch::X32),
             AUDIT_ARCH_X86_64 => Some(Arch::X86_64),
             AUDIT_ARCH_I386 => Some(Arch::X86),
             _ => None,
