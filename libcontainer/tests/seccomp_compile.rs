@@ -428,3 +428,149 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+// ---- the real kernel ------------------------------------------------------
+
+/// A syscall through the i386 entry (`int 0x80`), which a 64-bit process may
+/// use when the kernel has IA32 emulation: seccomp sees AUDIT_ARCH_I386.
+/// Only argument-less calls: rbx (arg 0) is reserved by LLVM.
+fn i386_syscall0(nr: u32) -> i32 {
+    let ret: i32;
+    // SAFETY: an argument-less syscall (getpid/getppid) touches no memory;
+    // the kernel's int 0x80 path clobbers eax and r8-r11, declared here.
+    unsafe {
+        std::arch::asm!(
+            "int 0x80",
+            inlateout("eax") nr as i32 => ret,
+            out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// A raw syscall with one scalar argument and null for the rest. Test
+/// callers only pass calls that are harmless with null pointers (the filter
+/// refuses them before the kernel reads any) or that take none.
+fn syscall1(nr: libc::c_long, arg: u64) -> libc::c_long {
+    // SAFETY: the kernel validates every argument; a null pointer makes a
+    // call fail with EFAULT at worst and never touches this process's memory.
+    unsafe { libc::syscall(nr, arg, 0, 0, 0, 0) }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Loads `program` (after PR_SET_NO_NEW_PRIVS) in a forked child and runs
+/// `checks` there; returns the child's exit code: 0, or the number of the
+/// first failed check (100 if the filter could not be loaded).
+fn in_filtered_child(program: &mut [libc::sock_filter], checks: fn() -> i32) -> i32 {
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: the child only makes raw syscalls and leaves with _exit, so
+    // it needs nothing from the other threads of the test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: prctl/seccomp with valid arguments; `prog` points at the
+        // program, which the kernel copies.
+        let loaded = unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                && libc::syscall(
+                    libc::SYS_seccomp,
+                    1, /* SECCOMP_SET_MODE_FILTER */
+                    0,
+                    &prog,
+                ) == 0
+        };
+        let code = if loaded { checks() } else { 100 };
+        // SAFETY: _exit ends the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    libc::WEXITSTATUS(status)
+}
+
+/// Calls through the x86_64, i386 and x32 entries under the small profile below.
+fn small_profile_checks() -> i32 {
+    let x86_64 = syscall1;
+    if x86_64(libc::SYS_getpid, 0) <= 0 {
+        return 2;
+    }
+    if x86_64(libc::SYS_uname, 0) != -1 || errno() != 77 {
+        return 3;
+    }
+    if x86_64(libc::SYS_personality, 0xffff) != -1 || errno() != 78 {
+        return 4;
+    }
+    // High word set: not equal on x86_64, so allowed (a persona query).
+    if x86_64(libc::SYS_personality, 0x1_0000_ffff) < 0 {
+        return 5;
+    }
+    if i386_syscall0(20 /* getpid */) <= 0 {
+        return 6;
+    }
+    if i386_syscall0(64 /* getppid */) != -79 {
+        return 7;
+    }
+    let x32 = |nr: libc::c_long| syscall1(0x4000_0000 | nr, 0);
+    if x32(libc::SYS_getppid) != -1 || errno() != 79 {
+        return 8;
+    }
+    // Allowed by the filter; a kernel without the x32 ABI then says ENOSYS.
+    if x32(libc::SYS_getpid) == -1 && errno() != libc::ENOSYS {
+        return 9;
+    }
+    0
+}
+
+#[test]
+fn a_compiled_filter_decides_in_the_kernel_on_all_three_entries() {
+    let profile = parse_profile(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86","SCMP_ARCH_X32"],
+            "syscalls":[
+              {"names":["uname"],"action":"SCMP_ACT_ERRNO","errnoRet":77},
+              {"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":78,
+               "args":[{"index":0,"value":65535,"op":"SCMP_CMP_EQ"}]},
+              {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":79}]}"#,
+    )
+    .unwrap();
+    let mut program = compile(&profile, Arch::X86_64).unwrap();
+    let failed = in_filtered_child(&mut program, small_profile_checks);
+    assert_eq!(failed, 0, "first failed check in small_profile_checks");
+}
+
+/// Calls a container makes under Docker's default profile.
+fn docker_profile_checks() -> i32 {
+    let call = syscall1;
+    let refused = |nr, arg, errno_wanted| call(nr, arg) == -1 && errno() == errno_wanted;
+    let checks = [
+        call(libc::SYS_getpid, 0) > 0,
+        refused(libc::SYS_unshare, libc::CLONE_NEWNS as u64, libc::EPERM),
+        refused(libc::SYS_mount, 0, libc::EPERM),
+        refused(libc::SYS_keyctl, 0, libc::EPERM),
+        refused(libc::SYS_personality, 0xffff, libc::EPERM),
+        call(libc::SYS_personality, 0xffff_ffff) >= 0,
+        refused(libc::SYS_clone3, 0, libc::ENOSYS),
+        i386_syscall0(20 /* getpid */) > 0,
+        i386_syscall0(64 /* getppid */) > 0,
+    ];
+    checks.iter().position(|ok| !ok).map_or(0, |i| i as i32 + 1)
+}
+
+#[test]
+fn docker_profile_loads_and_decides_in_the_kernel() {
+    let mut program = compile(&docker_profile(), Arch::X86_64).unwrap();
+    let failed = in_filtered_child(&mut program, docker_profile_checks);
+    assert_eq!(
+        failed, 0,
+        "first failed check (1-based) in docker_profile_checks"
+    );
+}
