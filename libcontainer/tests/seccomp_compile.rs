@@ -574,3 +574,230 @@ fn docker_profile_loads_and_decides_in_the_kernel() {
         "first failed check (1-based) in docker_profile_checks"
     );
 }
+
+// ---- libseccomp itself as the oracle --------------------------------------
+
+/// libseccomp 2.x, opened at run time (rrun never links it): the profile is
+/// fed to it the way runc 1.1's `InitSeccomp` does, and the BPF it exports
+/// runs in the same interpreter as rrun's.
+mod libseccomp {
+    use libcontainer::seccomp::action_value;
+    use oci_spec::runtime::LinuxSeccomp;
+    use std::ffi::{c_char, c_int, c_uint, c_void, CString};
+    use std::sync::OnceLock;
+
+    type Ctx = *mut c_void;
+
+    #[repr(C)]
+    struct ArgCmp {
+        arg: c_uint,
+        op: c_uint,
+        datum_a: u64,
+        datum_b: u64,
+    }
+
+    struct Lib {
+        init: unsafe extern "C" fn(u32) -> Ctx,
+        arch_add: unsafe extern "C" fn(Ctx, u32) -> c_int,
+        resolve_name: unsafe extern "C" fn(*const c_char) -> c_int,
+        rule_add_array: unsafe extern "C" fn(Ctx, u32, c_int, c_uint, *const ArgCmp) -> c_int,
+        export_bpf: unsafe extern "C" fn(Ctx, c_int) -> c_int,
+        release: unsafe extern "C" fn(Ctx),
+    }
+
+    fn lib() -> &'static Lib {
+        static LIB: OnceLock<Lib> = OnceLock::new();
+        LIB.get_or_init(|| {
+            // SAFETY: dlopen of a C library with no constructors of note;
+            // the handle is never closed, so the symbols stay valid.
+            let handle = unsafe { libc::dlopen(c"libseccomp.so.2".as_ptr(), libc::RTLD_NOW) };
+            assert!(
+                !handle.is_null(),
+                "libseccomp.so.2 (Debian libseccomp2) is needed as the oracle"
+            );
+            let symbol = |name: &std::ffi::CStr| {
+                // SAFETY: `handle` is a live dlopen handle and `name` a C string.
+                let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
+                assert!(!address.is_null(), "{name:?} missing from libseccomp");
+                address
+            };
+            // SAFETY: each symbol has the C signature of libseccomp's
+            // seccomp.h (2.5) that its function-pointer type states.
+            unsafe {
+                Lib {
+                    init: std::mem::transmute::<*mut c_void, unsafe extern "C" fn(u32) -> Ctx>(
+                        symbol(c"seccomp_init"),
+                    ),
+                    arch_add: std::mem::transmute::<
+                        *mut c_void,
+                        unsafe extern "C" fn(Ctx, u32) -> c_int,
+                    >(symbol(c"seccomp_arch_add")),
+                    resolve_name: std::mem::transmute::<
+                        *mut c_void,
+                        unsafe extern "C" fn(*const c_char) -> c_int,
+                    >(symbol(c"seccomp_syscall_resolve_name")),
+                    rule_add_array: std::mem::transmute::<
+                        *mut c_void,
+                        unsafe extern "C" fn(Ctx, u32, c_int, c_uint, *const ArgCmp) -> c_int,
+                    >(symbol(c"seccomp_rule_add_array")),
+                    export_bpf: std::mem::transmute::<
+                        *mut c_void,
+                        unsafe extern "C" fn(Ctx, c_int) -> c_int,
+                    >(symbol(c"seccomp_export_bpf")),
+                    release: std::mem::transmute::<*mut c_void, unsafe extern "C" fn(Ctx)>(symbol(
+                        c"seccomp_release",
+                    )),
+                }
+            }
+        })
+    }
+
+    /// The filter libseccomp builds for `profile` on an x86_64 host when
+    /// driven like runc 1.1 (without runc's -ENOSYS stub), or why it refused.
+    pub fn compile_like_runc(profile: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, String> {
+        let lib = lib();
+        let default = action_value(profile.default_action(), profile.default_errno_ret(), "")
+            .map_err(|e| e.to_string())?;
+        // SAFETY: seccomp_init returns a fresh context or null.
+        let ctx = unsafe { (lib.init)(default) };
+        if ctx.is_null() {
+            return Err("seccomp_init refused the default action".into());
+        }
+        let result = build(lib, ctx, profile, default).and_then(|()| export(lib, ctx));
+        // SAFETY: `ctx` came from seccomp_init and is released once.
+        unsafe { (lib.release)(ctx) };
+        result
+    }
+
+    fn build(lib: &Lib, ctx: Ctx, profile: &LinuxSeccomp, default: u32) -> Result<(), String> {
+        for arch in profile.architectures().iter().flatten() {
+            let token = *arch as u32;
+            if token == 0 || !matches!(token, 0xc000_003e | 0x4000_0003 | 0x4000_003e) {
+                continue; // native, or a foreign family an x86_64 host cannot load
+            }
+            // SAFETY: a live context and an architecture token.
+            let rc = unsafe { (lib.arch_add)(ctx, token) };
+            if rc != 0 && rc != -libc::EEXIST {
+                return Err(format!("seccomp_arch_add({token:#x}): {rc}"));
+            }
+        }
+        for rule in profile.syscalls().iter().flatten() {
+            let action =
+                action_value(rule.action(), rule.errno_ret(), "").map_err(|e| e.to_string())?;
+            if action == default {
+                continue;
+            }
+            let conditions: Vec<ArgCmp> = rule
+                .args()
+                .iter()
+                .flatten()
+                .map(|a| ArgCmp {
+                    arg: a.index() as c_uint,
+                    op: a.op() as c_uint,
+                    datum_a: a.value(),
+                    datum_b: a.value_two().unwrap_or(0),
+                })
+                .collect();
+            let mut indexes: Vec<c_uint> = conditions.iter().map(|c| c.arg).collect();
+            indexes.sort_unstable();
+            let split = indexes.windows(2).any(|w| w[0] == w[1]);
+            for name in rule.names() {
+                let name = CString::new(name.as_str()).map_err(|e| e.to_string())?;
+                // SAFETY: `name` is a C string.
+                let nr = unsafe { (lib.resolve_name)(name.as_ptr()) };
+                if nr == -1 {
+                    continue; // __NR_SCMP_ERROR: unknown, runc skips it
+                }
+                let groups: Vec<&[ArgCmp]> = if split {
+                    conditions.chunks(1).collect()
+                } else {
+                    vec![&conditions[..]]
+                };
+                for group in groups {
+                    // SAFETY: `group` points at `len` valid scmp_arg_cmp.
+                    let rc = unsafe {
+                        (lib.rule_add_array)(ctx, action, nr, group.len() as c_uint, group.as_ptr())
+                    };
+                    if rc != 0 {
+                        return Err(format!("seccomp_rule_add({name:?}, {action:#x}): {rc}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn export(lib: &Lib, ctx: Ctx) -> Result<Vec<libc::sock_filter>, String> {
+        let mut file = tempfile_like()?;
+        use std::io::{Read, Seek};
+        use std::os::fd::AsRawFd;
+        // SAFETY: a live context and an open, writable descriptor.
+        let rc = unsafe { (lib.export_bpf)(ctx, file.as_raw_fd()) };
+        if rc != 0 {
+            return Err(format!("seccomp_export_bpf: {rc}"));
+        }
+        let mut bytes = Vec::new();
+        file.rewind()
+            .and_then(|()| file.read_to_end(&mut bytes))
+            .map_err(|e| e.to_string())?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect())
+    }
+
+    /// An anonymous in-memory file (memfd), gone when dropped.
+    fn tempfile_like() -> Result<std::fs::File, String> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: memfd_create with a valid name; the descriptor returned is
+        // owned by the File from here on.
+        let fd = unsafe { libc::memfd_create(c"libseccomp-bpf".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+}
+
+#[test]
+fn docker_profile_decides_like_libseccomp() {
+    let profile = docker_profile();
+    let ours = compile(&profile, Arch::X86_64).unwrap();
+    let theirs = libseccomp::compile_like_runc(&profile).unwrap();
+    eprintln!(
+        "docker profile: rrun {} instructions, libseccomp {}",
+        ours.len(),
+        theirs.len()
+    );
+    let mut compared = 0;
+    for arch in Arch::ALL {
+        for (name, _) in arch.syscalls() {
+            for arg0 in [
+                0u64,
+                8,
+                0xffff,
+                0xffff_ffff,
+                0x1_0000_0000,
+                0x0002_0000,
+                0x7e02_0000,
+                17,
+            ] {
+                let data = call(arch, name, &[arg0]);
+                let expected = bpf::run(&theirs, &data).unwrap();
+                assert_eq!(
+                    bpf::run(&ours, &data).unwrap(),
+                    expected,
+                    "{arch:?} {name}({arg0:#x})"
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("{compared} calls compared");
+}
