@@ -52,7 +52,7 @@ pub fn compile(seccomp: &LinuxSeccomp, native: Arch) -> Result<Vec<sock_filter>,
     let arches = filtered_arches(seccomp, native);
     let mut plans = Vec::new();
     for arch in &arches {
-        plans.push((*arch, plan_arch(*arch, &rules)?));
+        plans.push((*arch, plan_arch(*arch, &rules)));
     }
     let mut asm = Assembler::default();
     emit_program(&mut asm, &plans, default);
@@ -131,7 +131,7 @@ fn conditions_of(
 
 /// Groups the rules by syscall number for `arch`, applying the precedence
 /// described in the module documentation.
-fn plan_arch(arch: Arch, rules: &[Rule]) -> Result<BTreeMap<u32, SyscallPlan>, SeccompError> {
+fn plan_arch(arch: Arch, rules: &[Rule]) -> BTreeMap<u32, SyscallPlan> {
     let mut plans: BTreeMap<u32, SyscallPlan> = BTreeMap::new();
     for rule in rules {
         for name in rule.names {
@@ -144,19 +144,11 @@ fn plan_arch(arch: Arch, rules: &[Rule]) -> Result<BTreeMap<u32, SyscallPlan>, S
                     .push((rule.conditions.clone(), rule.action));
                 continue;
             }
-            match plan.unconditional {
-                Some(first) if first != rule.action => {
-                    return Err(SeccompError::Conflict {
-                        syscall: name.clone(),
-                        first,
-                        second: rule.action,
-                    });
-                }
-                _ => plan.unconditional = Some(rule.action),
-            }
+            // libseccomp keeps the first unconditional action of a syscall.
+            plan.unconditional.get_or_insert(rule.action);
         }
     }
-    Ok(plans)
+    plans
 }
 
 fn emit_program(asm: &mut Assembler, plans: &[(Arch, BTreeMap<u32, SyscallPlan>)], default: u32) {
@@ -268,7 +260,9 @@ fn emit_condition(asm: &mut Assembler, arch: Arch, condition: &Condition, fail: 
     use LinuxSeccompOperator::*;
     match condition.op {
         ScmpCmpMaskedEq => {
-            let (d_lo, d_hi) = (value_two as u32, (value_two >> 32) as u32);
+            // libseccomp compares against `valueTwo & value`.
+            let datum = value_two & value;
+            let (d_lo, d_hi) = (datum as u32, (datum >> 32) as u32);
             if wide {
                 asm.load(low + 4);
                 asm.and(v_hi);

@@ -27,17 +27,23 @@
 //! - Several `args` in one rule are ANDed, except that when one argument index
 //!   appears more than once runc adds each condition as its own rule, so they
 //!   are ORed; rrun does the same.
-//! - Precedence for one syscall: an unconditional rule wins over conditional
-//!   ones (libseccomp drops a longer rule under a shorter one); two
-//!   unconditional rules with different actions are an error (libseccomp's
-//!   EEXIST). Among conditional rules the first matching one in profile order
-//!   wins. libseccomp orders its decision tree by argument index instead, so
-//!   two conditional rules with *different* actions that both match one call
-//!   may decide differently from libseccomp; Docker's profile has none.
+//! - Precedence for one syscall (checked against libseccomp 2.5.4): an
+//!   unconditional rule wins over conditional ones whatever their order, and
+//!   the first unconditional rule wins over later unconditional ones.
+//!   Among conditional rules the first matching one in profile order wins.
+//!   libseccomp instead builds a decision tree: it checks higher argument
+//!   indexes first and, on one argument, EQ before other ops; it refuses
+//!   (EEXIST, so runc fails) a rule whose conditions equal or extend an
+//!   existing rule's with a different action, and silently drops a rule that
+//!   extends an existing shorter one. So when one syscall has conditional
+//!   rules with *different* actions that can match the same call, rrun may
+//!   decide (or accept) differently; Docker's profile has no such rules, and
+//!   the libseccomp property test excludes them.
 //! - On 32-bit ABIs (x86, and x32, which libseccomp also treats as 32-bit)
 //!   only the low 32 bits of an argument and of the profile's values are
 //!   compared; on x86_64 the full 64 bits (high word, then low word).
-//! - `SCMP_CMP_MASKED_EQ` is `(arg & value) == valueTwo`.
+//! - `SCMP_CMP_MASKED_EQ` is `(arg & value) == (valueTwo & value)`: libseccomp
+//!   masks the datum too.
 //! - ERRNO and TRACE use `errnoRet` (`defaultErrnoRet` for the default action),
 //!   EPERM when absent, as runc does.
 //! - Not modelled: x86's multiplexed `socketcall`/`ipc` (libseccomp also adds
@@ -156,15 +162,6 @@ pub enum SeccompError {
     ErrnoRange { field: String, value: u32 },
     #[error("linux.seccomp.{field}: empty syscall name")]
     EmptyName { field: String },
-    #[error(
-        "linux.seccomp.syscalls: {syscall} has unconditional rules with different actions \
-         ({first:#x} and {second:#x}); libseccomp refuses this too"
-    )]
-    Conflict {
-        syscall: String,
-        first: u32,
-        second: u32,
-    },
     #[error(
         "linux.seccomp: the compiled filter has {len} instructions, more than BPF_MAXINSNS (4096)"
     )]

@@ -71,6 +71,6 @@ fn condition_holds(arg: &LinuxSeccompArg, arch: Arch, data: &SeccompData) -> boo
         LinuxSeccompOperator::ScmpCmpEq => actual == value,
         LinuxSeccompOperator::ScmpCmpGe => actual >= value,
         LinuxSeccompOperator::ScmpCmpGt => actual > value,
-        LinuxSeccompOperator::ScmpCmpMaskedEq => actual & value == value_two,
+        LinuxSeccompOperator::ScmpCmpMaskedEq => actual & value == value_two & value,
     }
 }
