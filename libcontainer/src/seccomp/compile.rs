@@ -135,6 +135,16 @@ fn plan_arch(arch: Arch, rules: &[Rule]) -> BTreeMap<u32, SyscallPlan> {
     let mut plans: BTreeMap<u32, SyscallPlan> = BTreeMap::new();
     for rule in rules {
         for name in rule.names {
+            if let Some((multiplexer, call)) = arch.multiplexed(name) {
+                let nr = arch
+                    .syscall_number(multiplexer)
+                    .expect("x86 has socketcall and ipc");
+                plans
+                    .entry(nr)
+                    .or_default()
+                    .conditional
+                    .push((multiplexed_conditions(&rule.conditions, call), rule.action));
+            }
             let Some(nr) = arch.syscall_number(name) else {
                 continue;
             };
@@ -149,6 +159,19 @@ fn plan_arch(arch: Arch, rules: &[Rule]) -> BTreeMap<u32, SyscallPlan> {
         }
     }
     plans
+}
+
+/// The conditions of a rule moved onto x86's `socketcall`/`ipc`: arg 0 is
+/// the call number there, so it replaces the rule's own arg-0 conditions.
+fn multiplexed_conditions(conditions: &[Condition], call: u32) -> Vec<Condition> {
+    let selector = Condition {
+        index: 0,
+        op: LinuxSeccompOperator::ScmpCmpEq,
+        value: u64::from(call),
+        value_two: 0,
+    };
+    let others = conditions.iter().filter(|c| c.index != 0).copied();
+    std::iter::once(selector).chain(others).collect()
 }
 
 fn emit_program(asm: &mut Assembler, plans: &[(Arch, BTreeMap<u32, SyscallPlan>)], default: u32) {

@@ -38,7 +38,14 @@
 //!   extends an existing shorter one. So when one syscall has conditional
 //!   rules with *different* actions that can match the same call, rrun may
 //!   decide (or accept) differently; Docker's profile has no such rules, and
-//!   the libseccomp property test excludes them.
+//!   the libseccomp property test excludes them. Likewise libseccomp's tree
+//!   does not decide "any rule matches" when a syscall has several
+//!   conditional rules and one uses NE, LT or LE (rules `a0 < 0` and
+//!   `a0 < 2^32` together never match a0 = 1 in libseccomp 2.5.4): rrun keeps
+//!   the evident meaning there, and the property test excludes those too.
+//! - Everything else is checked against libseccomp 2.5.4 itself (dlopen'ed
+//!   by the tests only, driven as runc 1.1 drives it) on random profiles and
+//!   calls, and on every syscall of Docker's profile on all three ABIs.
 //! - On 32-bit ABIs (x86, and x32, which libseccomp also treats as 32-bit)
 //!   only the low 32 bits of an argument and of the profile's values are
 //!   compared; on x86_64 the full 64 bits (high word, then low word).
@@ -46,9 +53,11 @@
 //!   masks the datum too.
 //! - ERRNO and TRACE use `errnoRet` (`defaultErrnoRet` for the default action),
 //!   EPERM when absent, as runc does.
-//! - Not modelled: x86's multiplexed `socketcall`/`ipc` (libseccomp also adds
-//!   rules there); rrun filters the direct i386 syscalls (kernel >= 4.3).
-//!   runc's "-ENOSYS for syscalls newer than the profile" stub is not generated.
+//! - x86 multiplexes sockets and SysV IPC through `socketcall` and `ipc`: as
+//!   libseccomp does, a rule for such a call (`socket`, `shmat`...) also
+//!   becomes a rule on the multiplexer with `arg0 == call number`, its own
+//!   conditions on arg 0 replaced by that one (the others kept as they are).
+//! - Not generated: runc's "-ENOSYS for syscalls newer than the profile" stub.
 
 pub mod bpf;
 pub mod compile;
@@ -69,6 +78,45 @@ pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 pub const RET_BAD_ARCH: u32 = 0;
 /// The errno ERRNO and TRACE actions return when the profile names none.
 pub const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+
+/// x86 `socketcall(2)` call numbers (linux/net.h `SYS_*`).
+const SOCKETCALLS: &[(&str, u32)] = &[
+    ("socket", 1),
+    ("bind", 2),
+    ("connect", 3),
+    ("listen", 4),
+    ("accept", 5),
+    ("getsockname", 6),
+    ("getpeername", 7),
+    ("socketpair", 8),
+    ("send", 9),
+    ("recv", 10),
+    ("sendto", 11),
+    ("recvfrom", 12),
+    ("shutdown", 13),
+    ("setsockopt", 14),
+    ("getsockopt", 15),
+    ("sendmsg", 16),
+    ("recvmsg", 17),
+    ("accept4", 18),
+    ("recvmmsg", 19),
+    ("sendmmsg", 20),
+];
+/// x86 `ipc(2)` call numbers (linux/ipc.h).
+const IPC_CALLS: &[(&str, u32)] = &[
+    ("semop", 1),
+    ("semget", 2),
+    ("semctl", 3),
+    ("semtimedop", 4),
+    ("msgsnd", 11),
+    ("msgrcv", 12),
+    ("msgget", 13),
+    ("msgctl", 14),
+    ("shmat", 21),
+    ("shmdt", 22),
+    ("shmget", 23),
+    ("shmctl", 24),
+];
 
 /// The x86-family syscall ABIs rrun filters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +175,18 @@ impl Arch {
             .iter()
             .find(|(_, n)| *n == nr)
             .map(|(name, _)| *name)
+    }
+
+    /// On x86, the multiplexer (`socketcall` or `ipc`) that also carries
+    /// `name`, and the call number it then has in arg 0.
+    pub fn multiplexed(self, name: &str) -> Option<(&'static str, u32)> {
+        if self != Arch::X86 {
+            return None;
+        }
+        let find = |table: &[(&str, u32)]| table.iter().find(|(n, _)| *n == name).map(|(_, c)| *c);
+        find(SOCKETCALLS)
+            .map(|call| ("socketcall", call))
+            .or_else(|| find(IPC_CALLS).map(|call| ("ipc", call)))
     }
 
     /// The ABI a `seccomp_data` (arch, nr) pair belongs to, if x86-family.

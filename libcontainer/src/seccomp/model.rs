@@ -19,34 +19,58 @@ pub fn decide(seccomp: &LinuxSeccomp, native: Arch, data: &SeccompData) -> u32 {
     let Some(name) = arch.syscall_name(data.nr) else {
         return default;
     };
-    let rules: Vec<_> = seccomp
-        .syscalls()
-        .iter()
-        .flatten()
-        .filter(|rule| rule.names().iter().any(|n| n == name))
-        .map(|rule| {
-            let action = action_value(rule.action(), rule.errno_ret(), "").expect("compiled");
-            (action, rule.args().clone().unwrap_or_default())
-        })
-        .filter(|(action, _)| *action != default)
-        .collect();
-    if let Some((action, _)) = rules.iter().find(|(_, args)| args.is_empty()) {
-        return *action;
+    let mut unconditional = None;
+    let mut conditional_match = None;
+    for rule in seccomp.syscalls().iter().flatten() {
+        let action = action_value(rule.action(), rule.errno_ret(), "").expect("compiled");
+        if action == default {
+            continue;
+        }
+        let args = rule.args().clone().unwrap_or_default();
+        let direct = rule.names().iter().any(|n| n == name);
+        // On x86, a rule for a call multiplexed through `name` (socketcall,
+        // ipc) applies when arg 0 selects that call.
+        let via_multiplexer = rule.names().iter().any(|n| {
+            arch.multiplexed(n).is_some_and(|(mux, call)| {
+                mux == name && data.args[0] & 0xffff_ffff == u64::from(call)
+            })
+        });
+        if direct && args.is_empty() {
+            unconditional.get_or_insert(action);
+        } else if conditional_match.is_none() {
+            let matched = (direct && rule_matches(&args, arch, data))
+                || (via_multiplexer && multiplexed_rule_matches(&args, arch, data));
+            if matched {
+                conditional_match = Some(action);
+            }
+        }
     }
-    rules
-        .iter()
-        .find(|(_, args)| rule_matches(args, arch, data))
-        .map_or(default, |(action, _)| *action)
+    unconditional.or(conditional_match).unwrap_or(default)
+}
+
+/// A rule moved onto socketcall/ipc: its arg-0 conditions are replaced by
+/// the call selector (already checked), the others still apply.
+fn multiplexed_rule_matches(args: &[LinuxSeccompArg], arch: Arch, data: &SeccompData) -> bool {
+    let others: Vec<LinuxSeccompArg> = args.iter().filter(|a| a.index() != 0).copied().collect();
+    if repeats_an_index(args) {
+        // runc's split: one rule per condition; a rule left with only its
+        // arg-0 condition is the bare selector, which matches.
+        others.len() < args.len() || others.iter().any(|a| condition_holds(a, arch, data))
+    } else {
+        others.iter().all(|a| condition_holds(a, arch, data))
+    }
+}
+
+fn repeats_an_index(args: &[LinuxSeccompArg]) -> bool {
+    args.iter()
+        .enumerate()
+        .any(|(i, a)| args[..i].iter().any(|b| b.index() == a.index()))
 }
 
 /// All conditions hold, or (runc's rewrite) any one when an index repeats.
 fn rule_matches(args: &[LinuxSeccompArg], arch: Arch, data: &SeccompData) -> bool {
     let holds = |arg: &LinuxSeccompArg| condition_holds(arg, arch, data);
-    let repeats = args
-        .iter()
-        .enumerate()
-        .any(|(i, a)| args[..i].iter().any(|b| b.index() == a.index()));
-    if repeats {
+    if repeats_an_index(args) {
         args.iter().any(holds)
     } else {
         args.iter().all(holds)
