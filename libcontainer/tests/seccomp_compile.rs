@@ -256,6 +256,15 @@ const NAMES: &[&str] = &[
     "no_such_call",
 ];
 
+/// Mostly the small pool (so rules overlap), sometimes any name of any ABI.
+fn syscall_name() -> impl Strategy<Value = &'static str> {
+    let every: Vec<&'static str> = Arch::ALL
+        .iter()
+        .flat_map(|a| a.syscalls().iter().map(|(n, _)| *n))
+        .collect();
+    prop_oneof![3 => prop::sample::select(NAMES), 1 => prop::sample::select(every)]
+}
+
 /// Values that sit on and around 32- and 64-bit boundaries, and arbitrary ones.
 fn value() -> impl Strategy<Value = u64> {
     prop_oneof![
@@ -295,7 +304,7 @@ fn arg() -> impl Strategy<Value = serde_json::Value> {
 
 fn rule() -> impl Strategy<Value = serde_json::Value> {
     (
-        prop::collection::vec(prop::sample::select(NAMES), 1..4),
+        prop::collection::vec(syscall_name(), 1..4),
         prop::sample::select(ACTIONS),
         prop::option::of(0u32..200),
         prop::collection::vec(arg(), 0..4),
@@ -339,7 +348,7 @@ fn seccomp_data() -> impl Strategy<Value = SeccompData> {
         AUDIT_ARCH_AARCH64,
     ]);
     let nr = prop_oneof![
-        4 => (prop::sample::select(NAMES), prop::sample::select(Arch::ALL.to_vec()))
+        4 => (syscall_name(), prop::sample::select(Arch::ALL.to_vec()))
             .prop_map(|(name, arch)| arch.syscall_number(name).unwrap_or(1)),
         1 => any::<u32>(),
     ];
@@ -817,6 +826,7 @@ proptest! {
         let profile = parse_profile(&json).unwrap();
         prop_assume!(!conditional_actions_differ(&profile));
         prop_assume!(!inverted_ops_among_several_rules(&profile));
+        prop_assume!(!pseudo_syscall_with_x32(&profile));
         let ours = compile(&profile, Arch::X86_64);
         let theirs = libseccomp::compile_like_runc(&profile);
         let (ours, theirs) = match (ours, theirs) {
@@ -895,4 +905,28 @@ fn inverted_ops_among_several_rules(profile: &LinuxSeccomp) -> bool {
     count
         .values()
         .any(|(rules, inverted)| *rules > 1 && *inverted)
+}
+
+/// libseccomp 2.5.4 bug: with x32 filtered, a rule naming a call x86_64 does
+/// not have (a libseccomp "pseudo-syscall", e.g. socketcall) makes it emit an
+/// x86_64 section that compares the arch word as if it were the syscall
+/// number (it never loads `nr`), so everything gets the default action.
+/// rrun does not copy that.
+fn pseudo_syscall_with_x32(profile: &LinuxSeccomp) -> bool {
+    use oci_spec::runtime::Arch as OciArch;
+    let x32 = profile
+        .architectures()
+        .iter()
+        .flatten()
+        .any(|a| *a == OciArch::ScmpArchX32);
+    let foreign_name = profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|rule| rule.names())
+        .any(|name| {
+            let known = |arch: &Arch| arch.syscall_number(name).is_some();
+            !known(&Arch::X86_64) && Arch::ALL.iter().any(known)
+        });
+    x32 && foreign_name
 }
