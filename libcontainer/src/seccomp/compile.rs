@@ -4,10 +4,11 @@
 //! ```text
 //!   ld arch; per audit arch: jeq AUDIT, +0, +1; ja <arch section>   ; ret BAD_ARCH
 //!   AUDIT_ARCH_X86_64: ld nr; split x86_64 / x32 on nr >= 0x40000000
-//!   section: per syscall with rules (by number):
-//!       jeq NR, +0, +1; ret ACTION        (unconditional)
+//!   section: per chunk of 80 syscalls with rules (by number):
+//!       jeq NR, <shared ret ACTION>, +0    (unconditional)
 //!       jeq NR, +0, +1; ja <block>         (conditional)
-//!     ret DEFAULT
+//!     ja <next chunk>; ret ACTION1; ret ACTION2...   (the chunk's shared rets)
+//!   ret DEFAULT
 //!   block: per rule: per condition: compare, on failure ja <next rule>; ret ACTION
 //!     ret DEFAULT
 //! ```
@@ -38,11 +39,14 @@ pub(crate) struct Rule<'a> {
     pub conditions: Vec<Condition>,
 }
 
+/// Conditional rules of one syscall, in profile order: (all of these, action).
+type ConditionalRules = Vec<(Vec<Condition>, u32)>;
+
 /// What the filter does for one syscall on one ABI.
 #[derive(Debug, Default)]
 struct SyscallPlan {
     unconditional: Option<u32>,
-    conditional: Vec<(Vec<Condition>, u32)>,
+    conditional: ConditionalRules,
 }
 
 /// Compiles `seccomp` into a BPF program for an x86-family host of ABI `native`.
@@ -242,19 +246,10 @@ fn emit_section(
     (arch, plans): &(Arch, BTreeMap<u32, SyscallPlan>),
     default: u32,
 ) {
+    let entries: Vec<(&u32, &SyscallPlan)> = plans.iter().collect();
     let mut blocks = Vec::new();
-    for (nr, plan) in plans {
-        let skip = asm.label();
-        asm.jump(Cmp::Eq, *nr, Target::Next, Target::To(skip));
-        match plan.unconditional {
-            Some(action) => asm.ret(action),
-            None => {
-                let block = asm.label();
-                asm.goto(block);
-                blocks.push((block, &plan.conditional));
-            }
-        }
-        asm.bind(skip);
+    for chunk in entries.chunks(DISPATCH_CHUNK) {
+        emit_dispatch_chunk(asm, chunk, &mut blocks);
     }
     asm.ret(default);
     for (block, rules) in blocks {
@@ -269,6 +264,53 @@ fn emit_section(
         }
         asm.ret(default);
     }
+}
+
+/// Syscalls per dispatch chunk: each takes at most 2 instructions and adds
+/// at most one shared `ret`, so every `jeq` reaches its `ret` within the
+/// 255 instructions a conditional jump can skip (2*80 + 1 + 80 < 255).
+const DISPATCH_CHUNK: usize = 80;
+
+/// One chunk of the dispatch (A holds `nr`): an unconditional syscall is one
+/// `jeq` to a `ret` shared by every syscall of the chunk with that action; a
+/// conditional one is `jeq` + `ja <its block>`. The chunk ends by jumping over
+/// its shared `ret`s to the next chunk.
+fn emit_dispatch_chunk<'p>(
+    asm: &mut Assembler,
+    chunk: &[(&u32, &'p SyscallPlan)],
+    blocks: &mut Vec<(Label, &'p ConditionalRules)>,
+) {
+    let mut shared_rets: Vec<(u32, Label)> = Vec::new();
+    for (nr, plan) in chunk {
+        match plan.unconditional {
+            Some(action) => {
+                let ret = match shared_rets.iter().find(|(a, _)| *a == action) {
+                    Some((_, label)) => *label,
+                    None => {
+                        let label = asm.label();
+                        shared_rets.push((action, label));
+                        label
+                    }
+                };
+                asm.jump(Cmp::Eq, **nr, Target::To(ret), Target::Next);
+            }
+            None => {
+                let skip = asm.label();
+                let block = asm.label();
+                asm.jump(Cmp::Eq, **nr, Target::Next, Target::To(skip));
+                asm.goto(block);
+                asm.bind(skip);
+                blocks.push((block, &plan.conditional));
+            }
+        }
+    }
+    let next_chunk = asm.label();
+    asm.goto(next_chunk);
+    for (action, label) in shared_rets {
+        asm.bind(label);
+        asm.ret(action);
+    }
+    asm.bind(next_chunk);
 }
 
 /// Falls through when `condition` holds, else jumps to `fail`.
