@@ -930,3 +930,75 @@ fn pseudo_syscall_with_x32(profile: &LinuxSeccomp) -> bool {
         });
     x32 && foreign_name
 }
+
+/// A profile with a rule for every x86_64 syscall, a third of them
+/// conditional, and ~200 distinct actions: stresses the chunked dispatch and
+/// the far jumps to rule blocks; decided like the model and libseccomp.
+#[test]
+fn a_rule_for_every_syscall_decides_like_libseccomp() {
+    let rules: Vec<serde_json::Value> = Arch::X86_64
+        .syscalls()
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let mut rule = serde_json::json!({
+                "names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": i % 200 + 2,
+            });
+            if i % 3 == 0 {
+                let value = (i as u64) * 37 | ((i as u64 % 2) << 32);
+                rule["args"] = serde_json::json!([{"index": i % 6, "value": value, "valueTwo": value, "op": OPS[i % OPS.len()]}]);
+            }
+            rule
+        })
+        .collect();
+    let json =
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}).to_string();
+    let profile = parse_profile(&json).unwrap();
+    let ours = compile(&profile, Arch::X86_64).unwrap();
+    let theirs = libseccomp::compile_like_runc(&profile).unwrap();
+    eprintln!(
+        "every syscall: rrun {} instructions, libseccomp {}",
+        ours.len(),
+        theirs.len()
+    );
+    for (i, (name, _)) in Arch::X86_64.syscalls().iter().enumerate() {
+        let value = (i as u64) * 37 | ((i as u64 % 2) << 32);
+        for probe in [
+            value,
+            value + 1,
+            value.wrapping_sub(1),
+            value & 0xffff_ffff,
+            0,
+        ] {
+            let data = call(Arch::X86_64, name, &[probe; 6]);
+            let expected = bpf::run(&theirs, &data).unwrap();
+            assert_eq!(
+                verdict(&profile, &ours, &data),
+                expected,
+                "{name}({probe:#x})"
+            );
+        }
+    }
+}
+
+#[test]
+fn out_of_range_errno_and_empty_names_are_refused_with_their_field() {
+    for (json, field) in [
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","errnoRet":70000}]}"#,
+            "linux.seccomp.syscalls[0].errnoRet",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":65536}"#,
+            "linux.seccomp.defaultErrnoRet",
+        ),
+        (
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read",""],"action":"SCMP_ACT_LOG"}]}"#,
+            "linux.seccomp.syscalls[0].names",
+        ),
+    ] {
+        let profile = parse_profile(json).unwrap();
+        let err = compile(&profile, Arch::X86_64).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+    }
+}
