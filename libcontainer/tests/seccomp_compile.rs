@@ -945,7 +945,7 @@ fn a_rule_for_every_syscall_decides_like_libseccomp() {
                 "names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": i % 200 + 2,
             });
             if i % 3 == 0 {
-                let value = (i as u64) * 37 | ((i as u64 % 2) << 32);
+                let value = ((i as u64) * 37) | ((i as u64 % 2) << 32);
                 rule["args"] = serde_json::json!([{"index": i % 6, "value": value, "valueTwo": value, "op": OPS[i % OPS.len()]}]);
             }
             rule
@@ -962,7 +962,7 @@ fn a_rule_for_every_syscall_decides_like_libseccomp() {
         theirs.len()
     );
     for (i, (name, _)) in Arch::X86_64.syscalls().iter().enumerate() {
-        let value = (i as u64) * 37 | ((i as u64 % 2) << 32);
+        let value = ((i as u64) * 37) | ((i as u64 % 2) << 32);
         for probe in [
             value,
             value + 1,
