@@ -363,3 +363,67 @@ fn emit_condition(asm: &mut Assembler, arch: Arch, condition: &Condition, fail: 
     asm.goto(fail);
     asm.bind(pass);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seccomp::bpf::{run, SeccompData};
+    use crate::seccomp::parse_profile;
+
+    #[test]
+    fn multiplexed_rules_select_the_call_in_arg0_and_keep_other_conditions() {
+        let condition = |index, value| Condition {
+            index,
+            op: LinuxSeccompOperator::ScmpCmpGe,
+            value,
+            value_two: 0,
+        };
+        let moved = multiplexed_conditions(&[condition(0, 40), condition(2, 7)], 1);
+        assert_eq!(moved.len(), 2);
+        assert_eq!(
+            (moved[0].index, moved[0].op, moved[0].value),
+            (0, LinuxSeccompOperator::ScmpCmpEq, 1)
+        );
+        assert_eq!((moved[1].index, moved[1].value), (2, 7));
+    }
+
+    #[test]
+    fn a_full_chunk_of_distinct_actions_stays_within_short_jumps() {
+        // 2 * DISPATCH_CHUNK syscalls, each with its own errno: every chunk
+        // holds DISPATCH_CHUNK shared rets, the worst case for jump reach.
+        let names: Vec<&str> = Arch::X86_64
+            .syscalls()
+            .iter()
+            .map(|(n, _)| *n)
+            .take(2 * DISPATCH_CHUNK)
+            .collect();
+        let rules: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                format!(
+                    r#"{{"names":["{n}"],"action":"SCMP_ACT_ERRNO","errnoRet":{}}}"#,
+                    i + 2
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{}]}}"#,
+            rules.join(",")
+        );
+        let program = compile(&parse_profile(&json).unwrap(), Arch::X86_64).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            let nr = Arch::X86_64.syscall_number(name).unwrap();
+            let data = SeccompData {
+                nr,
+                arch: Arch::X86_64.audit_arch(),
+                ..Default::default()
+            };
+            assert_eq!(
+                run(&program, &data),
+                Ok(0x0005_0000 | (i as u32 + 2)),
+                "{name}"
+            );
+        }
+    }
+}
