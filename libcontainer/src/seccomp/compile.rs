@@ -388,25 +388,24 @@ mod tests {
     }
 
     #[test]
-    fn a_full_chunk_of_distinct_actions_stays_within_short_jumps() {
-        // 2 * DISPATCH_CHUNK syscalls, each with its own errno: every chunk
-        // holds DISPATCH_CHUNK shared rets, the worst case for jump reach.
-        let names: Vec<&str> = Arch::X86_64
-            .syscalls()
-            .iter()
-            .map(|(n, _)| *n)
-            .take(2 * DISPATCH_CHUNK)
-            .collect();
-        let rules: Vec<String> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                format!(
-                    r#"{{"names":["{n}"],"action":"SCMP_ACT_ERRNO","errnoRet":{}}}"#,
-                    i + 2
-                )
-            })
-            .collect();
+    fn the_worst_case_dispatch_chunk_stays_within_short_jumps() {
+        const UNCONDITIONAL_EVERY: usize = 10;
+        // The farthest short jump: an unconditional syscall at the start of a
+        // chunk whose other syscalls are conditional (2 instructions each).
+        // Every x86_64 syscall, one in ten unconditional, each its own errno.
+        let names: Vec<&str> = Arch::X86_64.syscalls().iter().map(|(n, _)| *n).collect();
+        let rule = |i: usize, n: &str| {
+            let args = if i % UNCONDITIONAL_EVERY == 0 {
+                ""
+            } else {
+                r#","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]"#
+            };
+            format!(
+                r#"{{"names":["{n}"],"action":"SCMP_ACT_ERRNO","errnoRet":{}{args}}}"#,
+                i + 2
+            )
+        };
+        let rules: Vec<String> = names.iter().enumerate().map(|(i, n)| rule(i, n)).collect();
         let json = format!(
             r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{}]}}"#,
             rules.join(",")
@@ -414,16 +413,21 @@ mod tests {
         let program = compile(&parse_profile(&json).unwrap(), Arch::X86_64).unwrap();
         for (i, name) in names.iter().enumerate() {
             let nr = Arch::X86_64.syscall_number(name).unwrap();
-            let data = SeccompData {
-                nr,
-                arch: Arch::X86_64.audit_arch(),
-                ..Default::default()
-            };
-            assert_eq!(
-                run(&program, &data),
-                Ok(0x0005_0000 | (i as u32 + 2)),
-                "{name}"
-            );
+            for arg0 in [0, 1] {
+                let mut data = SeccompData {
+                    nr,
+                    arch: Arch::X86_64.audit_arch(),
+                    ..Default::default()
+                };
+                data.args[0] = arg0;
+                let refused = i % UNCONDITIONAL_EVERY == 0 || arg0 == 1;
+                let expected = if refused {
+                    0x0005_0000 | (i as u32 + 2)
+                } else {
+                    0x7fff_0000
+                };
+                assert_eq!(run(&program, &data), Ok(expected), "{name}({arg0})");
+            }
         }
     }
 }
