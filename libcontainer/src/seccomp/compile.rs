@@ -389,13 +389,14 @@ mod tests {
 
     #[test]
     fn the_worst_case_dispatch_chunk_stays_within_short_jumps() {
-        const UNCONDITIONAL_EVERY: usize = 10;
+        // One in ten (i = 0, 10, 20...) is unconditional.
+        let unconditional = |i: usize| i % 10 < 1;
         // The farthest short jump: an unconditional syscall at the start of a
         // chunk whose other syscalls are conditional (2 instructions each).
         // Every x86_64 syscall, one in ten unconditional, each its own errno.
         let names: Vec<&str> = Arch::X86_64.syscalls().iter().map(|(n, _)| *n).collect();
         let rule = |i: usize, n: &str| {
-            let args = if i % UNCONDITIONAL_EVERY == 0 {
+            let args = if unconditional(i) {
                 ""
             } else {
                 r#","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]"#
@@ -420,7 +421,7 @@ mod tests {
                     ..Default::default()
                 };
                 data.args[0] = arg0;
-                let refused = i % UNCONDITIONAL_EVERY == 0 || arg0 == 1;
+                let refused = unconditional(i) || arg0 == 1;
                 let expected = if refused {
                     0x0005_0000 | (i as u32 + 2)
                 } else {
