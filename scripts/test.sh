@@ -51,8 +51,9 @@ step() {
 
 install_packages() {
     # busybox-static: the test rootfs; runc, crun: test oracles and bench
-    # peers; util-linux: nsenter; iproute2: ip; gcc, libc6-dev: linking.
-    ensure_packages busybox-static runc crun util-linux iproute2 gcc libc6-dev
+    # peers; libseccomp2: the oracle of the seccomp compiler tests (dlopen);
+    # util-linux: nsenter; iproute2: ip; gcc, libc6-dev: linking.
+    ensure_packages busybox-static runc crun libseccomp2 util-linux iproute2 gcc libc6-dev
     ensure_cargo
     cargo fmt --version
     cargo clippy --version
