@@ -7,6 +7,9 @@
 //! Every test uses absolute cgroup paths of its own and checks that none
 //! remains.
 
+mod common;
+use common::*;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -136,31 +139,6 @@ impl Drop for Bundle {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn output_via_files(mut cmd: Command, dir: &Path) -> Output {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static CALLS: AtomicUsize = AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, Ordering::Relaxed);
-    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    let output = Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    };
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    output
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `/sys/fs/cgroup/<hierarchy><cgroup>`.

@@ -3,11 +3,14 @@
 //! to runc where it is installed. Every test leaves nothing behind, also
 //! when it fails: its bundle's drop thaws and force-deletes what is left.
 
+mod common;
+use common::*;
+
 use libcontainer::utils::{pidfd_open, pidfd_wait_exit};
 use serde_json::{json, Value};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
 /// A bound on waiting for a killed process (a broken thaw would otherwise
@@ -210,37 +213,6 @@ impl Drop for Bundle {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// stdout and stderr in files, not pipes: a created container inherits
-/// them and holds them open.
-fn output_via_files(mut cmd: Command, dir: &Path) -> Output {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static CALLS: AtomicUsize = AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, Ordering::Relaxed);
-    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    let output = Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    };
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    output
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn runc_installed() -> bool {

@@ -4,6 +4,9 @@
 //! and OOM kills (exit 137, an `oom` event). Every test uses cgroups of its
 //! own (`/rrun-ue-<name>-<pid>`, `-runc` for the oracle) and removes them.
 
+mod common;
+use common::*;
+
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -93,19 +96,19 @@ impl Bundle {
     fn rrun(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(RRUN);
         cmd.arg("--root").arg(&self.root).args(args);
-        output_via_files(cmd, &self.dir, None)
+        output_via_files_with_stdin(cmd, &self.dir, None)
     }
 
     fn rrun_stdin(&self, args: &[&str], stdin: &Path) -> Output {
         let mut cmd = Command::new(RRUN);
         cmd.arg("--root").arg(&self.root).args(args);
-        output_via_files(cmd, &self.dir, Some(stdin))
+        output_via_files_with_stdin(cmd, &self.dir, Some(stdin))
     }
 
     fn runc(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new("runc");
         cmd.arg("--root").arg(&self.runc_root).args(args);
-        output_via_files(cmd, &self.dir, None)
+        output_via_files_with_stdin(cmd, &self.dir, None)
     }
 
     fn run_detached(&self, id: &str) {
@@ -197,35 +200,6 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn output_via_files(mut cmd: Command, dir: &Path, stdin: Option<&Path>) -> Output {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static CALLS: AtomicUsize = AtomicUsize::new(0);
-    let n = CALLS.fetch_add(1, Ordering::Relaxed);
-    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
-    let stdin = match stdin {
-        Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
-        None => Stdio::null(),
-    };
-    let status = cmd
-        .stdin(stdin)
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .status()
-        .unwrap();
-    let output = Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    };
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    output
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Wait (boundedly) for a file the container or another process writes.

@@ -1,0 +1,46 @@
+//! Helpers shared by the CLI test files (each `tests/*.rs` is its own
+//! crate and uses only some of them).
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Run `cmd` with stdout and stderr in files under `dir`, not pipes: a
+/// created container inherits them and holds them open, as runc's does,
+/// so a pipe would never reach EOF. stdin is `stdin` or /dev/null.
+pub fn output_via_files_with_stdin(mut cmd: Command, dir: &Path, stdin: Option<&Path>) -> Output {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("out.{n}")), dir.join(format!("err.{n}")));
+    let stdin = match stdin {
+        Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
+        None => Stdio::null(),
+    };
+    let status = cmd
+        .stdin(stdin)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .status()
+        .unwrap();
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    output
+}
+
+pub fn output_via_files(cmd: Command, dir: &Path) -> Output {
+    output_via_files_with_stdin(cmd, dir, None)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
