@@ -3,10 +3,12 @@
 //! child, which reports back through a pipe, so the test process itself is
 //! never changed.
 
+mod common;
+use common::in_child;
+
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use libcontainer::{capabilities, hooks, process, sysctl};
@@ -17,45 +19,6 @@ use oci_spec::runtime::{Hook, LinuxPersonality, Process, Spec};
 use serde_json::json;
 
 // ---------------------------------------------------------------- helpers
-
-/// Runs `f` in a forked child and returns what it returned there.
-fn in_child(f: impl FnOnce() -> Result<String, String>) -> Result<String, String> {
-    let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).expect("pipe2");
-    // SAFETY: the child only runs `f` and then _exit()s; glibc keeps malloc
-    // usable after fork, and the child takes no lock the harness may hold
-    // (it prints nothing).
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            drop(read_end);
-            let result = catch_unwind(AssertUnwindSafe(f))
-                .unwrap_or_else(|_| Err("the child panicked".into()));
-            let message = match result {
-                Ok(text) => format!("O{text}"),
-                Err(text) => format!("E{text}"),
-            };
-            let _ = nix::unistd::write(&write_end, message.as_bytes());
-            // SAFETY: _exit ends the child without running the harness's
-            // atexit handlers or destructors.
-            unsafe { libc::_exit(0) }
-        }
-        ForkResult::Parent { child } => {
-            drop(write_end);
-            let mut message = String::new();
-            fs::File::from(read_end)
-                .read_to_string(&mut message)
-                .expect("reading the child's report");
-            assert_eq!(
-                waitpid(child, None).expect("waitpid"),
-                WaitStatus::Exited(child, 0)
-            );
-            match message.split_at_checked(1) {
-                Some(("O", text)) => Ok(text.into()),
-                Some(("E", text)) => Err(text.into()),
-                _ => panic!("the child reported nothing"),
-            }
-        }
-    }
-}
 
 fn process_from(value: serde_json::Value) -> Process {
     let mut base = json!({ "user": { "uid": 0, "gid": 0 }, "cwd": "/", "args": ["/bin/true"],

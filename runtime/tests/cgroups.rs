@@ -35,16 +35,8 @@ impl Bundle {
     fn new(name: &str) -> Bundle {
         let dir = std::env::temp_dir().join(format!("rrun-cg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let bin = dir.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for d in ["proc", "dev", "sys", "tmp", "etc", "out"] {
-            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
-        }
+        make_busybox_rootfs(&dir, &["sh", "sleep", "echo", "cat", "true"], &["out"]);
         std::fs::create_dir_all(dir.join("out")).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
-        for applet in ["sh", "sleep", "echo", "cat", "true"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
         Bundle {
             root: dir.join("state"),
             runc_root: dir.join("runc-state"),

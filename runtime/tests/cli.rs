@@ -23,15 +23,7 @@ impl Bundle {
     fn new(name: &str, args: &[&str]) -> Bundle {
         let dir = std::env::temp_dir().join(format!("rrun-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let bin = dir.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for d in ["proc", "dev", "sys", "tmp", "etc"] {
-            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
-        for applet in ["sh", "true", "sleep", "echo", "cat"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
+        make_busybox_rootfs(&dir, &["sh", "true", "sleep", "echo", "cat"], &[]);
         let cgroup = format!("/rrun-cli-{name}-{}", std::process::id());
         let bundle = Bundle {
             root: dir.join("state"),

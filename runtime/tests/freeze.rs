@@ -33,15 +33,7 @@ impl Bundle {
     fn new(name: &str, args: &[&str]) -> Bundle {
         let dir = std::env::temp_dir().join(format!("rrun-freeze-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let bin = dir.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for d in ["proc", "dev", "sys", "tmp", "etc"] {
-            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
-        for applet in ["sh", "sleep", "true"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
+        make_busybox_rootfs(&dir, &["sh", "sleep", "true"], &[]);
         let bundle = Bundle {
             root: dir.join("state"),
             dir,

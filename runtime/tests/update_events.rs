@@ -36,15 +36,11 @@ impl Bundle {
     fn new(name: &str, args: &[&str]) -> Bundle {
         let dir = std::env::temp_dir().join(format!("rrun-ue-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let bin = dir.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for d in ["proc", "dev", "sys", "tmp", "etc"] {
-            std::fs::create_dir_all(dir.join("rootfs").join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
-        for applet in ["sh", "sleep", "cat", "mv", "rm", "[", "test", "true", "dd"] {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
+        make_busybox_rootfs(
+            &dir,
+            &["sh", "sleep", "cat", "mv", "rm", "[", "test", "true", "dd"],
+            &[],
+        );
         let bundle = Bundle {
             root: dir.join("state"),
             runc_root: dir.join("runc-state"),

@@ -44,3 +44,21 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `<dir>/rootfs`: static busybox with `applets` linked to it, and the
+/// directories a container's mounts need.
+pub fn make_busybox_rootfs(dir: &Path, applets: &[&str], extra_dirs: &[&str]) {
+    let rootfs = dir.join("rootfs");
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for d in ["proc", "dev", "sys", "tmp", "etc"]
+        .iter()
+        .chain(extra_dirs)
+    {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static");
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+}
