@@ -153,9 +153,9 @@ fn plan_arch(arch: Arch, rules: &[Rule]) -> BTreeMap<u32, SyscallPlan> {
                 continue;
             };
             let plan = plans.entry(nr).or_default();
-            if !rule.conditions.is_empty() {
-                plan.conditional
-                    .push((rule.conditions.clone(), rule.action));
+            let conditions = meaningful_conditions(arch, &rule.conditions);
+            if !conditions.is_empty() {
+                plan.conditional.push((conditions, rule.action));
                 continue;
             }
             // libseccomp keeps the first unconditional action of a syscall.
@@ -163,6 +163,23 @@ fn plan_arch(arch: Arch, rules: &[Rule]) -> BTreeMap<u32, SyscallPlan> {
         }
     }
     plans
+}
+
+/// The conditions that can fail on `arch`: a MASKED_EQ whose mask is 0 on
+/// the compared width (the low 32 bits on a 32-bit ABI) holds for every
+/// call, and libseccomp drops it, so a rule made only of such conditions
+/// is unconditional there (and the first unconditional rule wins).
+fn meaningful_conditions(arch: Arch, conditions: &[Condition]) -> Vec<Condition> {
+    let width_mask = if arch.has_64bit_args() {
+        u64::MAX
+    } else {
+        u64::from(u32::MAX)
+    };
+    conditions
+        .iter()
+        .filter(|c| !(c.op == LinuxSeccompOperator::ScmpCmpMaskedEq && c.value & width_mask == 0))
+        .copied()
+        .collect()
 }
 
 /// The conditions of a rule moved onto x86's `socketcall`/`ipc`: arg 0 is

@@ -46,7 +46,9 @@
 //! - libseccomp 2.5.4 bug not copied: with x32 filtered, a rule naming a call
 //!   x86_64 lacks (a libseccomp pseudo-syscall such as `socketcall`) can make
 //!   its x86_64 section compare the arch word instead of `nr` (seen with a
-//!   two-rule profile), giving everything the default action.
+//!   two-rule profile), giving everything the default action; and a
+//!   conditional rule on a call x32 lacks (`get_thread_area`) can make it
+//!   drop another syscall's x32 rule (seen with `ioctl`).
 //! - Everything else is checked against libseccomp 2.5.4 itself (dlopen'ed
 //!   by the tests only, driven as runc 1.1 drives it) on random profiles and
 //!   calls, and on every syscall of Docker's profile on all three ABIs.
@@ -54,7 +56,9 @@
 //!   only the low 32 bits of an argument and of the profile's values are
 //!   compared; on x86_64 the full 64 bits (high word, then low word).
 //! - `SCMP_CMP_MASKED_EQ` is `(arg & value) == (valueTwo & value)`: libseccomp
-//!   masks the datum too.
+//!   masks the datum too. One whose mask is 0 on the compared width holds
+//!   for every call and is dropped, as libseccomp does, so a rule of only
+//!   such conditions is unconditional on that ABI (first unconditional wins).
 //! - ERRNO and TRACE use `errnoRet` (`defaultErrnoRet` for the default action),
 //!   EPERM when absent, as runc does.
 //! - x86 multiplexes sockets and SysV IPC through `socketcall` and `ipc`: as

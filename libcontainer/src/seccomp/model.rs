@@ -35,7 +35,7 @@ pub fn decide(seccomp: &LinuxSeccomp, native: Arch, data: &SeccompData) -> u32 {
                 mux == name && data.args[0] & 0xffff_ffff == u64::from(call)
             })
         });
-        if direct && args.is_empty() {
+        if direct && holds_for_every_call(&args, arch) {
             unconditional.get_or_insert(action);
         } else if conditional_match.is_none() {
             let matched = (direct && rule_matches(&args, arch, data))
@@ -58,6 +58,25 @@ fn multiplexed_rule_matches(args: &[LinuxSeccompArg], arch: Arch, data: &Seccomp
         others.len() < args.len() || others.iter().any(|a| condition_holds(a, arch, data))
     } else {
         others.iter().all(|a| condition_holds(a, arch, data))
+    }
+}
+
+/// A rule without conditions, or (as libseccomp drops them) whose only
+/// conditions are MASKED_EQ with a zero mask on `arch`'s width; with runc's
+/// split (an index repeats) one such condition is a rule of its own.
+fn holds_for_every_call(args: &[LinuxSeccompArg], arch: Arch) -> bool {
+    let width_mask = if arch.has_64bit_args() {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    };
+    let trivial = |a: &LinuxSeccompArg| {
+        a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq && a.value() & width_mask == 0
+    };
+    if repeats_an_index(args) {
+        args.iter().any(trivial)
+    } else {
+        args.iter().all(trivial)
     }
 }
 
