@@ -232,6 +232,8 @@ pub enum SeccompError {
     ArgIndex { field: String, index: usize },
     #[error("linux.seccomp.{field}: errno {value} is out of range 0-65535")]
     ErrnoRange { field: String, value: u32 },
+    #[error("linux.seccomp.{field}: {action} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)")]
+    ErrnoNotTaken { field: String, action: String },
     #[error("linux.seccomp.{field}: empty syscall name")]
     EmptyName { field: String },
     #[error(
@@ -279,6 +281,21 @@ pub fn action_value(
             value,
         }),
     };
+    let takes_errno = matches!(
+        action,
+        LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace
+    );
+    if errno_ret.is_some() && !takes_errno {
+        // config-linux.md: "When the action doesn't support an errno, the
+        // runtime MUST print an error and fail." (runc 1.1.5 ignores it.)
+        return Err(SeccompError::ErrnoNotTaken {
+            field: field.to_string(),
+            action: serde_json::to_value(action)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_else(|| format!("{action:?}")),
+        });
+    }
     Ok(match action {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => 0,
         LinuxSeccompAction::ScmpActKillProcess => 0x8000_0000,
