@@ -251,9 +251,9 @@ impl Bundle {
             c["linux"].as_object_mut().unwrap().remove("seccomp");
             c
         };
-        let kernel = self.run("runc", "kernel", &unconfined_config);
-        check_header(&kernel, arch, "0", "runc without seccomp");
-        let kernel = results(&kernel, cases, "runc without seccomp");
+        let kernel_lines = self.run("runc", "kernel", &unconfined_config);
+        check_header(&kernel_lines, arch, "0", "runc without seccomp");
+        let kernel = results(&kernel_lines, cases, "runc without seccomp");
 
         let runc_lines = self.run(
             "runc",
@@ -268,6 +268,11 @@ impl Bundle {
             "rrun",
             &self.docker_config(&format!("{}-rrun", self.cgroup_prefix)),
         );
+        print_side_by_side(&[
+            ("no seccomp", &kernel_lines),
+            ("runc", &runc_lines),
+            ("rrun", &rrun_lines),
+        ]);
         check_header(&rrun_lines, arch, "2", "rrun");
         assert_same_lines(&rrun_lines, &runc_lines);
         check_expectations(cases, &results(&rrun_lines, cases, "rrun"), &kernel, "rrun");
@@ -405,6 +410,21 @@ fn check_expectations(
                 }
             }
         }
+    }
+}
+
+/// The runs' lines in columns on stderr (seen with --nocapture, and
+/// above a failure's message).
+fn print_side_by_side(runs: &[(&str, &Vec<String>)]) {
+    let header: Vec<String> = runs.iter().map(|(name, _)| format!("{name:<28}")).collect();
+    eprintln!("{}", header.join(""));
+    let rows = runs.iter().map(|(_, lines)| lines.len()).max().unwrap_or(0);
+    for row in 0..rows {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|(_, lines)| format!("{:<28}", lines.get(row).map_or("", String::as_str)))
+            .collect();
+        eprintln!("{}", cells.join(""));
     }
 }
 
