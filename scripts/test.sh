@@ -52,8 +52,11 @@ step() {
 install_packages() {
     # busybox-static: the test rootfs; runc, crun: test oracles and bench
     # peers; libseccomp2: the oracle of the seccomp compiler tests (dlopen);
-    # util-linux: nsenter; iproute2: ip; gcc, libc6-dev: linking.
-    ensure_packages busybox-static runc crun libseccomp2 util-linux iproute2 gcc libc6-dev
+    # util-linux: nsenter; iproute2: ip; gcc, libc6-dev: linking;
+    # gcc-multilib: gcc -m32, the 32-bit x86 seccomp probe (int 0x80) of
+    # runtime/tests/seccomp_docker.rs.
+    ensure_packages busybox-static runc crun libseccomp2 util-linux iproute2 gcc libc6-dev \
+        gcc-multilib
     ensure_cargo
     cargo fmt --version
     cargo clippy --version
