@@ -197,9 +197,12 @@ pub const REQUIREMENTS: &[Req] = &[
     req("config-linux.seccomp", "SCMP_ACT_TRACE without a tracer fails the call with ENOSYS", "MUST", &["config-linux.seccomp.action-trace-no-tracer"]),
     req("config-linux.seccomp", "SCMP_ACT_ALLOW lets a call through a denying default", "MUST", &["config-linux.seccomp.action-allow"]),
     req("config-linux.seccomp", "SCMP_ACT_LOG lets the call through", "MUST", &["config-linux.seccomp.action-log"]),
-    req("config-linux.seccomp", "SCMP_ACT_NOTIFY: the agent's answer is the call's result", "MUST", &[SC_NOTIFY]),
+    req("config-linux.seccomp", "SCMP_ACT_NOTIFY: the agent's answer is the call's result", "MUST", &[
+        SC_NOTIFY, "config-linux.seccomp.notify-no-new-privileges-false",
+    ]),
     req("config-linux.seccomp", "listenerPath: process state JSON + seccompFd (SCM_RIGHTS) over SOCK_STREAM", "MUST", &[SC_NOTIFY]),
     req("config-linux.seccomp", "listenerMetadata is sent as metadata", "MUST", &[SC_NOTIFY]),
+    req("config-linux.seccomp", "one state per connection, then the connection is closed", "MUST", &["config-linux.seccomp.notify#connection-closed"]),
     req("config-linux.seccomp", "sending to listenerPath fails: error, nothing left", "MUST", &["config-linux.seccomp.notify-no-listener"]),
     req("config-linux.seccomp", "args ops NE LT LE EQ GE GT MASKED_EQ (64-bit values)", "MUST", &[
         "config-linux.seccomp.op-ne", "config-linux.seccomp.op-lt", "config-linux.seccomp.op-le", "config-linux.seccomp.op-eq",

@@ -163,6 +163,10 @@ pub const ALL: &[Case] = &[
     case("errors.device-path-mismatch", errors::device_path_mismatch),
     case("config-linux.seccomp.notify", seccomp::notify),
     case(
+        "config-linux.seccomp.notify-no-new-privileges-false",
+        seccomp::notify_without_nnp,
+    ),
+    case(
         "config-linux.seccomp.flag-wait-killable-recv",
         seccomp::notify_wait_killable,
     ),

@@ -374,20 +374,28 @@ const METADATA: &str = "rrun-conformance agent metadata";
 /// Bound on waiting for the runtime's connection and state (never a timing
 /// assertion: only keeps a broken runtime from hanging the suite).
 const AGENT_WAIT: Duration = Duration::from_secs(20);
+/// Bound on waiting for the runtime to close the agent connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// SCMP_ACT_NOTIFY end to end: the runner is the agent at listenerPath.
 pub fn notify(env: &Env) -> CaseResult {
-    notify_with_flags(env, json!([]))
+    notify_with(env, json!([]), true)
+}
+
+/// The same without noNewPrivileges (the filter is loaded while privileged).
+pub fn notify_without_nnp(env: &Env) -> CaseResult {
+    notify_with(env, json!([]), false)
 }
 
 /// The same with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (kernel 5.19+).
 pub fn notify_wait_killable(env: &Env) -> CaseResult {
-    notify_with_flags(env, json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]))
+    notify_with(env, json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]), true)
 }
 
-fn notify_with_flags(env: &Env, flags: Value) -> CaseResult {
+fn notify_with(env: &Env, flags: Value, no_new_privileges: bool) -> CaseResult {
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
+    b.config["process"]["noNewPrivileges"] = json!(no_new_privileges);
     let sock = env.work.join("agent.sock");
     let listener = ctx(UnixListener::bind(&sock), "bind the agent socket")?;
     let states = spawn_agent(listener)?;
@@ -406,9 +414,13 @@ fn notify_with_flags(env: &Env, flags: Value) -> CaseResult {
     b.write()?;
     let out = env.run(&b, &id);
     ensure!(out.code == 0, "run: {}", out.summary());
-    let state = states
+    let (state, unclosed) = states
         .recv_timeout(AGENT_WAIT)
         .map_err(|_| "the agent got no connection from the runtime".to_string())??;
+    if let Some(why) = &unclosed {
+        env.note(format!("agent connection: {why}"));
+    }
+    env.check("connection-closed", unclosed);
     check_process_state(env, &state, &id)?;
     let (results, _) = parse_lines(&out.stdout)?;
     let want = [Val(42), Errno(MARK), Okay, Okay];
@@ -428,29 +440,54 @@ fn agent_answer(n: &libc::seccomp_notif) -> Answer {
     }
 }
 
-/// Accepts one connection (bounded wait), sends back the container process
-/// state it read, then answers notifications until the container is gone.
-fn spawn_agent(listener: UnixListener) -> Result<mpsc::Receiver<Result<Value, String>>, String> {
+/// The container process state, and why the connection was not closed
+/// after it (None: closed).
+type AgentReport = Result<(Value, Option<String>), String>;
+
+/// Accepts one connection (bounded wait), reads the container process
+/// state, waits (bounded) for the runtime to close the connection, reports
+/// both, then answers notifications until the container is gone.
+fn spawn_agent(listener: UnixListener) -> Result<mpsc::Receiver<AgentReport>, String> {
     ctx(listener.set_nonblocking(true), "agent socket nonblocking")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let received = accept_bounded(&listener).and_then(|mut conn| {
             ctx(conn.set_nonblocking(false), "agent connection blocking")?;
-            ctx(notify::receive_from_runtime(&mut conn), "agent receive")
+            let received = ctx(notify::receive_from_runtime(&mut conn), "agent receive")?;
+            Ok((received, not_closed(&mut conn)))
         });
         match received {
             Err(e) => {
                 let _ = tx.send(Err(e));
             }
-            Ok(r) => {
+            Ok((r, unclosed)) => {
                 let state = serde_json::to_value(&r.state).unwrap_or(Value::Null);
-                let _ = tx.send(Ok(state));
+                let _ = tx.send(Ok((state, unclosed)));
                 // Ends when the container's last process is gone.
                 let _ = notify::serve(r.notify_fd.as_fd(), agent_answer);
             }
         }
     });
     Ok(rx)
+}
+
+/// "The connection MUST NOT be reused and it MUST be closed after sending a
+/// seccomp state": EOF must follow the state. The container is blocked on
+/// its first notification meanwhile, so nothing of the runtime's waits for us.
+fn not_closed(conn: &mut UnixStream) -> Option<String> {
+    use std::io::Read;
+    if let Err(e) = conn.set_read_timeout(Some(CLOSE_WAIT)) {
+        return Some(format!("set_read_timeout: {e}"));
+    }
+    let mut byte = [0u8; 1];
+    match conn.read(&mut byte) {
+        Ok(0) => None,
+        Ok(_) => Some("more bytes after the container process state".into()),
+        Err(e) => Some(format!(
+            "still open {}s after the container process state ({e})",
+            CLOSE_WAIT.as_secs()
+        )),
+    }
 }
 
 fn accept_bounded(listener: &UnixListener) -> Result<UnixStream, String> {
@@ -469,8 +506,8 @@ fn accept_bounded(listener: &UnixListener) -> Result<UnixStream, String> {
 /// config-linux.md "The Container Process State".
 fn check_process_state(env: &Env, s: &Value, id: &str) -> Result<(), String> {
     env.note(format!(
-        "container process state: {}",
-        truncate(&s.to_string(), 300)
+        "container process state: ociVersion {}, pid {}, state.status {}, state.pid {}",
+        s["ociVersion"], s["pid"], s["state"]["status"], s["state"]["pid"]
     ));
     ensure!(
         s["ociVersion"].as_str().is_some_and(|v| !v.is_empty()),
