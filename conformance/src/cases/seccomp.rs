@@ -278,9 +278,12 @@ fn profile_case(env: &Env) -> CaseResult {
         .find(|r| r.name == name)
         .ok_or_else(|| format!("no seccomp row {name}"))?;
     match &row.expect {
-        Expect::Refused => broken(env, |b| {
-            b.config["linux"]["seccomp"] = row.profile.clone();
-        }),
+        Expect::Refused => {
+            valid_profile_runs(env)?;
+            broken(env, |b| {
+                b.config["linux"]["seccomp"] = row.profile.clone();
+            })
+        }
         Expect::Runs(runs) => {
             for (i, r) in runs.iter().enumerate() {
                 run_one(env, &row, r, i)?;
@@ -288,6 +291,18 @@ fn profile_case(env: &Env) -> CaseResult {
             Ok(Outcome::Pass)
         }
     }
+}
+
+/// The control of a refused profile: a valid one runs, so a runtime that
+/// refuses every seccomp profile cannot pass the refusal cases.
+fn valid_profile_runs(env: &Env) -> Result<(), String> {
+    let control = row(
+        "control",
+        allow_but(errno_rule(json!([]))),
+        Expect::Runs(Vec::new()),
+    );
+    run_one(env, &control, &run("140 0 0", 0, &[Errno(MARK)]), 0)
+        .map_err(|e| format!("control (a valid profile): {e}"))
 }
 
 fn run_one(env: &Env, row: &ProfileCase, r: &Run, index: usize) -> Result<(), String> {
