@@ -27,12 +27,42 @@ pub enum CapabilitiesError {
     },
     #[error("clearing the ambient capability set: {0}")]
     ClearAmbient(Errno),
+    #[error(
+        "linux.seccomp: loading the filter without process.noNewPrivileges needs {cap}, \
+         which the runtime does not hold"
+    )]
+    NotHeld { cap: String },
 }
 
 /// Applies the five sets. Works before or after a switch to a non-root uid
 /// made with PR_SET_KEEPCAPS: the permitted set is raised back into the
 /// effective set first, so CAP_SETPCAP is usable to cut the bounding set.
 pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<(), CapabilitiesError> {
+    apply_keeping(caps, None).map(drop)
+}
+
+/// The last capset of a drop made by [`apply_keeping`].
+#[must_use = "the kept capability stays effective until commit"]
+pub struct PendingCapset(CapSets);
+
+impl PendingCapset {
+    /// Lowers the sets to exactly what the spec asked for: one capset(2),
+    /// which cannot fail (it only removes what the runtime kept).
+    pub fn commit(&self) -> Result<(), CapabilitiesError> {
+        capset(self.0)
+    }
+}
+
+/// Like [`apply`], but `keep` stays permitted and effective until the
+/// returned [`PendingCapset`] is committed: the init keeps CAP_SYS_ADMIN
+/// this way to load a seccomp filter without no_new_privs right before
+/// execve, after everything else of the drop is done. Bounding, inheritable
+/// and ambient are final already. Fails, naming it, when the runtime does
+/// not hold `keep` itself.
+pub fn apply_keeping(
+    caps: Option<&LinuxCapabilities>,
+    keep: Option<Capability>,
+) -> Result<PendingCapset, CapabilitiesError> {
     let held = bounding_set();
     let wanted = |set: &Option<Capabilities>, name: &str| mask_of(set.as_ref(), held, name);
     let (bounding, effective, permitted, inheritable, ambient) = match caps {
@@ -45,14 +75,26 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<(), CapabilitiesError> 
         ),
         None => (0, 0, 0, 0, Vec::new()),
     };
-    raise_effective_to_permitted()?;
+    let held_now = raise_effective_to_permitted()?;
+    let keep_mask = keep.map_or(0, |cap| 1u64 << index_of(cap));
+    if held_now.permitted & keep_mask != keep_mask {
+        return Err(CapabilitiesError::NotHeld {
+            cap: keep.map(name_of).unwrap_or_default(),
+        });
+    }
     drop_bounding(held & !bounding)?;
-    capset(CapSets {
+    let wanted = CapSets {
         effective,
         permitted,
         inheritable,
+    };
+    capset(CapSets {
+        effective: effective | keep_mask,
+        permitted: permitted | keep_mask,
+        inheritable,
     })?;
-    set_ambient(ambient)
+    set_ambient(ambient)?;
+    Ok(PendingCapset(wanted))
 }
 
 /// Bit mask of the listed capabilities the runtime holds; the others are
@@ -240,12 +282,15 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-fn raise_effective_to_permitted() -> Result<(), CapabilitiesError> {
+/// Returns the sets as they are afterwards.
+fn raise_effective_to_permitted() -> Result<CapSets, CapabilitiesError> {
     let current = capget()?;
-    capset(CapSets {
+    let raised = CapSets {
         effective: current.permitted,
         ..current
-    })
+    };
+    capset(raised)?;
+    Ok(raised)
 }
 
 fn capget() -> Result<CapSets, CapabilitiesError> {

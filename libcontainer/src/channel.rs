@@ -156,6 +156,10 @@ pub enum Message {
     RunCreateRuntimeHooks,
     /// caller → init: go on; `state` is the state JSON for the init's hooks.
     Resume { state: String },
+    /// caller → init, with the connection to the seccomp agent at
+    /// `linux.seccomp.listenerPath`: the container process state to send
+    /// on it with the notify fd (only for a profile with NOTIFY rules).
+    SeccompAgent { process_state: String },
     /// init → caller: set up, waiting for `start`.
     Ready,
     /// any → caller: setup failed.

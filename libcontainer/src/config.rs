@@ -1,6 +1,7 @@
 //! Loading and validating a bundle's `config.json`. Every error names the
 //! offending field (as a JSON path), the path on disk, and the errno.
 
+use crate::seccomp::{Filter, FilterError};
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::HashSet;
@@ -20,6 +21,8 @@ pub enum ConfigError {
     Invalid { field: String, why: String },
     #[error("{field}: {why} (rrun does not support it yet; refusing rather than ignoring it)")]
     Unsupported { field: String, why: String },
+    #[error(transparent)]
+    Seccomp(#[from] FilterError),
 }
 
 fn invalid(field: impl Into<String>, why: impl Into<String>) -> ConfigError {
@@ -37,6 +40,9 @@ pub struct Config {
     pub bundle: PathBuf,
     /// Absolute, canonical rootfs directory.
     pub rootfs: PathBuf,
+    /// `linux.seccomp`, compiled for this host and checked against its
+    /// kernel.
+    pub seccomp: Option<Filter>,
 }
 
 impl Config {
@@ -58,11 +64,16 @@ impl Config {
     /// Validate a spec that an embedder built or parsed itself.
     pub fn from_spec(spec: Spec, bundle: PathBuf) -> Result<Config, ConfigError> {
         validate(&spec)?;
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(profile) => Some(Filter::new(profile)?),
+            None => None,
+        };
         let rootfs = resolve_rootfs(&spec, &bundle)?;
         Ok(Config {
             spec,
             bundle,
             rootfs,
+            seccomp,
         })
     }
 }
@@ -313,12 +324,6 @@ fn validate_linux(spec: &Spec) -> Result<(), ConfigError> {
             ));
         }
     }
-    if linux.seccomp().is_some() {
-        return Err(ConfigError::Unsupported {
-            field: "linux.seccomp".into(),
-            why: "seccomp filtering".into(),
-        });
-    }
     for (field, set) in [
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.netDevices", linux.net_devices().is_some()),
@@ -397,9 +402,17 @@ mod tests {
     }
 
     #[test]
-    fn seccomp_is_refused_not_ignored() {
-        let err = check(r#"{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}"#).unwrap_err();
-        assert!(err.to_string().contains("linux.seccomp"), "{err}");
+    fn a_bad_seccomp_profile_is_refused_naming_the_field() {
+        let json = spec_json(
+            r#"{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}}"#,
+        );
+        let spec = parse(Path::new("c"), json.as_bytes()).unwrap();
+        let err = Config::from_spec(spec, PathBuf::from("/nonexistent")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("linux.seccomp.syscalls[0].args[0].index"),
+            "{err}"
+        );
     }
 
     #[test]

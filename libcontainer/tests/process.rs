@@ -224,7 +224,7 @@ fn user_groups_umask_capabilities_and_no_new_privileges_are_applied() {
                 "ambient": ["CAP_NET_BIND_SERVICE", "CAP_SYS_RESOURCE"],
             },
         }));
-        process::drop_privileges(&process).map_err(show)?;
+        process::drop_privileges(&process, false).map_err(show)?;
         fs::read_to_string("/proc/self/status").map_err(show)
     });
     let status = report.expect("drop_privileges");
@@ -241,6 +241,36 @@ fn user_groups_umask_capabilities_and_no_new_privileges_are_applied() {
     assert_eq!(field("CapEff"), "0000000000000021");
     assert_eq!(field("CapInh"), "0000000000000420");
     assert_eq!(field("CapAmb"), "0000000000000400");
+}
+
+#[test]
+fn cap_sys_admin_is_kept_for_seccomp_until_the_last_capset() {
+    let report = in_child(|| {
+        let process = process_from(json!({
+            "user": { "uid": 1000, "gid": 1000 },
+            "noNewPrivileges": false,
+            "capabilities": {
+                "bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"],
+            },
+        }));
+        let pending = process::drop_privileges(&process, true)
+            .map_err(show)?
+            .ok_or("no pending capset")?;
+        let before = fs::read_to_string("/proc/self/status").map_err(show)?;
+        pending.commit().map_err(show)?;
+        let after = fs::read_to_string("/proc/self/status").map_err(show)?;
+        Ok(format!("{before}\n---\n{after}"))
+    });
+    let report = report.expect("drop_privileges keeping CAP_SYS_ADMIN");
+    let (before, after) = report.split_once("\n---\n").unwrap();
+    // KILL = bit 5, SYS_ADMIN = bit 21.
+    assert_eq!(status_field(before, "CapBnd"), "0000000000000020");
+    assert_eq!(status_field(before, "CapEff"), "0000000000200020");
+    assert_eq!(status_field(before, "CapPrm"), "0000000000200020");
+    assert_eq!(status_field(before, "Uid"), "1000 1000 1000 1000");
+    assert_eq!(status_field(after, "CapEff"), "0000000000000020");
+    assert_eq!(status_field(after, "CapPrm"), "0000000000000020");
+    assert_eq!(status_field(after, "NoNewPrivs"), "0");
 }
 
 #[test]
@@ -358,7 +388,8 @@ fn exec_ls_with_stray_fd(stdout: &OwnedFd) -> Result<std::convert::Infallible, S
     .map_err(show)?;
     let process = process_from(json!({ "args": ["/bin/busybox", "ls", "/proc/self/fd"] }));
     let executable = process::resolve_executable(&process).map_err(show)?;
-    process::exec(&process, &executable, 2).map_err(show)
+    let execve = process::prepare_exec(&process, executable, 2).map_err(show)?;
+    Err(show(execve.run()))
 }
 
 // ---------------------------------------------------------------- sysctl

@@ -480,12 +480,11 @@ fn a_fork_bomb_stops_at_pids_max() {
     assert_no_cgroup(&b.cgroup, "fork bomb");
 }
 
-/// Docker's config (seccomp stripped: refused until issue 4) with its
-/// root, bind sources and cgroupsPath made the test's own.
+/// Docker's config, seccomp profile and all, with its root, bind sources
+/// and cgroupsPath made the test's own.
 fn docker_config(b: &Bundle, cgroup: &str) -> Value {
     let text = include_str!("fixtures/docker-config.json");
     let mut config: Value = serde_json::from_str(text).unwrap();
-    config["linux"].as_object_mut().unwrap().remove("seccomp");
     config["root"]["path"] = json!(b.dir.join("rootfs"));
     config["linux"]["cgroupsPath"] = json!(cgroup);
     for mount in config["mounts"].as_array_mut().unwrap() {

@@ -369,9 +369,35 @@ fn invalid_configs_fail_with_one_line_and_leave_nothing() {
             "/bin/nope",
         ),
         (
-            "seccomp",
-            Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})),
-            "linux.seccomp",
+            "unknown seccomp action",
+            Box::new(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_BOGUS"})),
+            "linux.seccomp.defaultAction",
+        ),
+        (
+            "seccomp op",
+            Box::new(|c| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    {"names": ["getpid"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_BOGUS"}]}]})
+            }),
+            "linux.seccomp.syscalls[0].args[0].op",
+        ),
+        (
+            "seccomp notify without listenerPath",
+            Box::new(|c| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                    {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
+            }),
+            "linux.seccomp.listenerPath",
+        ),
+        (
+            "seccomp agent not listening",
+            Box::new(|c| {
+                c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                    "listenerPath": "/run/rrun-test-no-agent.sock", "syscalls": [
+                    {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
+            }),
+            "/run/rrun-test-no-agent.sock: connect: ENOENT",
         ),
         (
             "bad version",

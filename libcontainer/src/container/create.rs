@@ -137,6 +137,7 @@ fn create_in(
         rootfs: config.rootfs.clone(),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
+        seccomp: config.seccomp.clone(),
         fds: layout,
     }));
     ours.send(&message, &fds)?;
@@ -167,6 +168,9 @@ fn create_in(
         systemd_cgroup: opts.systemd_cgroup,
         hooks: config.spec.hooks().clone(),
     };
+    if let Some(filter) = config.seccomp.as_ref().filter(|f| f.notifies()) {
+        connect_seccomp_agent(&ours, filter, config, &state)?;
+    }
     serve_init(&ours, config, &state)?;
 
     state.status = Status::Created;
@@ -280,6 +284,37 @@ fn receive_init(chan: &Channel) -> Result<(i32, OwnedFd), ContainerError> {
             "bootstrap exited before starting the container init ({e})"
         ))),
     }
+}
+
+/// Connect to the seccomp agent at `listenerPath` (a host path: the init
+/// could not reach it from the container's root) and give the connection to
+/// the init with the container process state it will send there, with the
+/// notify fd, once it has loaded the filter. An agent that is not there
+/// fails create here.
+fn connect_seccomp_agent(
+    chan: &Channel,
+    filter: &crate::seccomp::Filter,
+    config: &Config,
+    state: &State,
+) -> Result<(), ContainerError> {
+    use crate::seccomp::notify::{connect_listener, ContainerProcessState};
+    let path = filter.listener_path().unwrap_or(Path::new(""));
+    let metadata = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_metadata().as_deref());
+    let process_state =
+        ContainerProcessState::new(state.pid, metadata, state.oci(Status::Creating));
+    let process_state = serde_json::to_string(&process_state)
+        .map_err(|e| ContainerError::Setup(format!("encoding the seccomp process state: {e}")))?;
+    let socket = connect_listener(path).map_err(|e| ContainerError::Setup(e.to_string()))?;
+    chan.send(
+        &Message::SeccompAgent { process_state },
+        &[socket.as_raw_fd()],
+    )?;
+    Ok(())
 }
 
 /// Answer the init until it is Ready: run prestart and createRuntime hooks

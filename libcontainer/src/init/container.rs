@@ -4,9 +4,11 @@
 //! container's process.
 
 use super::{sys, BootstrapConfig, InitError};
+use crate::capabilities::PendingCapset;
 use crate::channel::{Channel, Message};
 use crate::namespaces::Plan;
 use crate::rootfs::RootfsContext;
+use crate::seccomp::Armed;
 use crate::{hooks, process, rootfs, sysctl, terminal};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Hook, Process};
@@ -64,6 +66,11 @@ struct Ready {
     fds: InitFds,
     state: String,
     executable: std::ffi::CString,
+    /// The seccomp filter, to install right before execve.
+    seccomp: Option<Armed>,
+    /// The end of the privilege drop, when CAP_SYS_ADMIN was kept to load
+    /// the filter without no_new_privs.
+    final_capset: Option<PendingCapset>,
 }
 
 fn build(
@@ -75,6 +82,7 @@ fn build(
     let fds = InitFds::split(config, fds)?;
     let spec = &config.spec;
     let process = process_of(config)?;
+    let seccomp = arm_seccomp(chan, config)?;
     if plan.in_user_ns() {
         become_root_of_user_ns()?;
     }
@@ -113,13 +121,40 @@ fn build(
     // Enter the cwd while still root, in case the user may not walk there;
     // `process::exec` enters it again after the drop (runc's order).
     let _ = nix::unistd::chdir(process.cwd());
-    process::drop_privileges(process)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let final_capset = process::drop_privileges(process, seccomp.is_some() && !nnp)?;
     chan.send(&Message::Ready, &[])?;
     Ok(Ready {
         fds,
         state,
         executable,
+        seccomp,
+        final_capset,
     })
+}
+
+/// The seccomp filter the caller compiled, armed for its installation at
+/// the end of `start`; for a profile with NOTIFY rules the caller's next
+/// message brings the connection to the agent.
+fn arm_seccomp(chan: &Channel, config: &BootstrapConfig) -> Result<Option<Armed>, InitError> {
+    let Some(filter) = &config.seccomp else {
+        return Ok(None);
+    };
+    let agent = if filter.notifies() {
+        match chan.recv::<Message>()? {
+            (Message::SeccompAgent { process_state }, mut fds) if fds.len() == 1 => {
+                Some((fds.remove(0), process_state.into_bytes()))
+            }
+            (other, _) => {
+                return Err(InitError::Protocol(format!(
+                    "expected the seccomp agent connection, got {other:?}"
+                )))
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Some(filter.arm(agent)?))
 }
 
 fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infallible, InitError> {
@@ -133,7 +168,17 @@ fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infalli
         "startContainer",
     )?;
     let preserved = place_preserved_fds(&ready.fds.preserved)?;
-    exec(process_of(config)?, &ready.executable, preserved)
+    let execve = process::prepare_exec(process_of(config)?, ready.executable, preserved)?;
+    // From here on only the calls a seccomp profile cannot be spared:
+    // seccomp (and sendmsg to the agent), capset, execve. Everything they
+    // need is in memory already.
+    if let Some(filter) = &ready.seccomp {
+        filter.install()?;
+    }
+    if let Some(capset) = &ready.final_capset {
+        capset.commit()?;
+    }
+    Err(execve.run().into())
 }
 
 fn process_of(config: &BootstrapConfig) -> Result<&Process, InitError> {
@@ -142,14 +187,6 @@ fn process_of(config: &BootstrapConfig) -> Result<&Process, InitError> {
         .process()
         .as_ref()
         .ok_or_else(|| InitError::Protocol("no process in config".into()))
-}
-
-fn exec(
-    process: &Process,
-    executable: &std::ffi::CStr,
-    preserved: u32,
-) -> Result<std::convert::Infallible, InitError> {
-    Ok(process::exec(process, executable, preserved)?)
 }
 
 /// In a new user namespace we start as the mapped creator; become uid and

@@ -38,6 +38,8 @@ pub struct BootstrapConfig {
     pub rootfs: PathBuf,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `linux.seccomp`, compiled and checked by the caller.
+    pub seccomp: Option<crate::seccomp::Filter>,
     /// Which fds ride with the message, in this order.
     pub fds: FdLayout,
 }
@@ -67,6 +69,10 @@ pub enum InitError {
     Sysctl(#[from] crate::sysctl::SysctlError),
     #[error(transparent)]
     Terminal(#[from] crate::terminal::TerminalError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::FilterError),
+    #[error(transparent)]
+    Capabilities(#[from] crate::capabilities::CapabilitiesError),
     #[error("{op}: {errno}")]
     Sys {
         op: &'static str,

@@ -1,13 +1,12 @@
 //! Finding process.args[0] and the final execve.
 
-use std::convert::Infallible;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::stat::{stat, SFlag};
-use nix::unistd::{chdir, execve};
+use nix::unistd::chdir;
 use oci_spec::runtime::Process;
 
 use super::ProcessError;
@@ -79,15 +78,28 @@ fn check_executable(path: &Path) -> Result<(), Errno> {
     Ok(())
 }
 
+/// An execve with everything in memory: [`Execve::run`] makes the one
+/// call and nothing else (no allocation), so that it can follow the
+/// seccomp filter.
+pub struct Execve {
+    executable: CString,
+    arg0: String,
+    // Owned strings that `argv` and `envp` point into.
+    _args: Vec<CString>,
+    _env: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
 /// chdir(cwd); make fds 3 .. 3 + preserve_fds inheritable and mark every fd
 /// above them close-on-exec, so that no fd of the runtime reaches the
 /// container (CVE-2024-21626: a leaked host directory fd is a way out of
-/// the rootfs); then execve.
-pub fn exec(
+/// the rootfs); then argv and envp for [`Execve::run`].
+pub fn prepare_exec(
     process: &Process,
-    executable: &CStr,
+    executable: CString,
     preserve_fds: u32,
-) -> Result<Infallible, ProcessError> {
+) -> Result<Execve, ProcessError> {
     let cwd = process.cwd();
     match chdir(cwd) {
         Ok(()) => {}
@@ -107,12 +119,44 @@ pub fn exec(
     mark_cloexec_from(first_closed)?;
     let args = to_cstrings("args", process.args().as_deref().unwrap_or_default())?;
     let env = to_cstrings("env", process.env().as_deref().unwrap_or_default())?;
-    let Err(errno) = execve(executable, &args, &env);
-    Err(ProcessError::Exec {
+    Ok(Execve {
+        executable,
         arg0: arg0(process)?.to_string(),
-        executable: executable.to_string_lossy().into_owned(),
-        errno,
+        argv: null_terminated(&args),
+        envp: null_terminated(&env),
+        _args: args,
+        _env: env,
     })
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+impl Execve {
+    /// execve(2); returns only on failure.
+    pub fn run(&self) -> ProcessError {
+        // SAFETY: `executable` is NUL-terminated; `argv` and `envp` are
+        // NULL-terminated arrays of pointers into `_args` and `_env`, which
+        // `self` owns and keeps alive for the call.
+        unsafe {
+            libc::execve(
+                self.executable.as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+            )
+        };
+        let errno = Errno::last();
+        ProcessError::Exec {
+            arg0: self.arg0.clone(),
+            executable: self.executable.to_string_lossy().into_owned(),
+            errno,
+        }
+    }
 }
 
 /// The --preserve-fds fds may have come to us O_CLOEXEC (every fd rrun

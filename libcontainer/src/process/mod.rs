@@ -6,7 +6,8 @@
 //! cwd check) → [`resolve_executable`] (so that `create` fails early) →
 //! [`drop_privileges`] (additionalGids, gid, uid with capabilities kept
 //! across setuid, umask, then the five capability sets, noNewPrivileges) →
-//! wait for start → startContainer hooks → [`exec`].
+//! wait for start → startContainer hooks → [`prepare_exec`] (cwd, fds,
+//! argv and envp in memory) → seccomp filter → last capset → [`Execve::run`].
 
 pub mod attrs;
 pub mod exec;
@@ -16,11 +17,11 @@ pub mod user;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use oci_spec::runtime::{LinuxPersonality, Process};
+use oci_spec::runtime::{Capability, LinuxPersonality, Process};
 
-pub use exec::{exec, resolve_executable};
+pub use exec::{prepare_exec, resolve_executable, Execve};
 
-use crate::capabilities::{self, CapabilitiesError};
+use crate::capabilities::{self, CapabilitiesError, PendingCapset};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -105,12 +106,26 @@ pub fn prepare(
 /// Becomes the container user and leaves only the capabilities asked for:
 /// additionalGids, gid, uid (capabilities kept across the uid change),
 /// umask, the five capability sets, then noNewPrivileges.
-pub fn drop_privileges(process: &Process) -> Result<(), ProcessError> {
+///
+/// With `seccomp_without_nnp` (a seccomp profile and noNewPrivileges
+/// false) CAP_SYS_ADMIN stays permitted and effective: the kernel lets only
+/// a task holding it load a filter without no_new_privs, and the filter is
+/// loaded right before execve. The returned capset then finishes the drop
+/// after the filter is in place.
+pub fn drop_privileges(
+    process: &Process,
+    seccomp_without_nnp: bool,
+) -> Result<Option<PendingCapset>, ProcessError> {
     user::switch_user(process.user())?;
     user::set_umask(process.user().umask());
-    capabilities::apply(process.capabilities().as_ref())?;
+    let caps = process.capabilities().as_ref();
+    if seccomp_without_nnp {
+        let pending = capabilities::apply_keeping(caps, Some(Capability::SysAdmin))?;
+        return Ok(Some(pending));
+    }
+    capabilities::apply(caps)?;
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(ProcessError::NoNewPrivileges)?;
     }
-    Ok(())
+    Ok(None)
 }

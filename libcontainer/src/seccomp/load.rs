@@ -88,11 +88,20 @@ pub enum LoadError {
 /// Returns the notify listener fd when the filter has a NOTIFY action
 /// (`SECCOMP_RET_USER_NOTIF`), `None` otherwise.
 pub fn load(filter: &[sock_filter], flags: &[String]) -> Result<Option<OwnedFd>, LoadError> {
+    let bits = checked_flag_bits(filter, flags)?;
+    install(filter, bits, has_notify_action(filter))
+}
+
+/// Everything [`load`] checks before it installs: the filter's length,
+/// the flags' names, that this kernel has each of them. Returns the
+/// `seccomp(2)` flags word for [`install`], so that the check can run long
+/// before the filter is installed (at create, in the caller).
+pub fn checked_flag_bits(filter: &[sock_filter], flags: &[String]) -> Result<c_ulong, LoadError> {
     check_length(filter)?;
     let notify = has_notify_action(filter);
     let bits = flag_bits(flags, notify)?;
     check_kernel_has(flags, notify)?;
-    install(filter, bits, notify)
+    Ok(bits)
 }
 
 /// Whether some instruction of `filter` returns SECCOMP_RET_USER_NOTIF.
@@ -205,7 +214,10 @@ fn probe(bits: c_ulong) -> Errno {
     }
 }
 
-fn install(
+/// Installs `filter` with the flags word from [`checked_flag_bits`]: one
+/// `seccomp(2)` call and nothing else (no allocation), so that it can be
+/// the init's last step but execve. Returns the listener fd when `notify`.
+pub fn install(
     filter: &[sock_filter],
     bits: c_ulong,
     notify: bool,

@@ -65,12 +65,14 @@
 
 pub mod bpf;
 pub mod compile;
+pub mod filter;
 pub mod load;
 pub mod model;
 pub mod notify;
 pub mod tables;
 
 pub use compile::compile;
+pub use filter::{Armed, Filter, FilterError};
 
 use oci_spec::runtime::{Arch as OciArch, LinuxSeccomp, LinuxSeccompAction};
 

@@ -14,13 +14,16 @@
 //! rrun. Should the kernel take only part of the payload, the rest follows
 //! in further `sendmsg` calls without fds, which the spec allows.
 //!
-//! # Who sends
+//! # Who sends, and when
 //!
-//! `listenerPath` is a path on the host, so the *caller* (in the host's
-//! mount namespace) connects to it, not the container init (whose root is
-//! the container's by then). The init loads the filter, passes the notify
-//! fd to the caller over its channel and closes its own copy; the caller
-//! calls [`send_to_listener`] and fails `create` with its error.
+//! `listenerPath` is a path on the host, so the *caller* connects to it at
+//! `create` (a missing agent fails create), not the container init, whose
+//! root is the container's by then. The caller hands the connection and
+//! the encoded state (status "creating", as runc sends) to the init, which
+//! loads the filter as its last step before execve, when the container
+//! starts, and then sends the state and the notify fd on that connection
+//! with one `sendmsg` (`seccomp::filter`). [`send_to_listener`] does the
+//! same in one go for embedders that hold a notify fd themselves.
 
 use std::ffi::c_int;
 use std::io::{IoSlice, IoSliceMut, Read};
@@ -110,7 +113,7 @@ pub fn send_to_listener<S: Serialize>(
         path: listener_path.into(),
         source,
     })?;
-    let socket = connect_to(listener_path)?;
+    let socket = connect_listener(listener_path)?;
     send_payload(&socket, &payload, notify_fd.as_raw_fd()).map_err(|errno| NotifyError::Listener {
         path: listener_path.into(),
         op: "sendmsg",
@@ -118,7 +121,9 @@ pub fn send_to_listener<S: Serialize>(
     })
 }
 
-fn connect_to(listener_path: &Path) -> Result<OwnedFd, NotifyError> {
+/// A connection to the agent at `listener_path` (close-on-exec), or an
+/// error naming the path and the errno.
+pub fn connect_listener(listener_path: &Path) -> Result<OwnedFd, NotifyError> {
     let fail = |op| {
         move |errno| NotifyError::Listener {
             path: listener_path.into(),

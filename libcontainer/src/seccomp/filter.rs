@@ -1,0 +1,284 @@
+//! A profile's filter on its way from `create` to the container process.
+//!
+//! 1. `create` (the caller) compiles the profile once and checks its flags
+//!    against this kernel, so a bad profile fails before anything exists,
+//!    with an error naming the field: [`Filter::new`].
+//! 2. The filter rides to the init in the bootstrap message. Before the
+//!    wait for `start`, the init turns it into an [`Armed`] filter: the
+//!    program decoded, and for NOTIFY the connection to the agent (made by
+//!    the caller, which sees `listenerPath` on the host) with the message
+//!    already encoded.
+//! 3. As its last steps before execve the init calls [`Armed::install`]:
+//!    one `seccomp(2)` and, with NOTIFY, one `sendmsg(2)` handing the
+//!    listener fd to the agent. Nothing else: no allocation, no file, no
+//!    getcwd; so a profile cannot break the runtime (see `init::container`
+//!    for the calls that may follow: capset and execve).
+
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use libc::sock_filter;
+use nix::errno::Errno;
+use oci_spec::runtime::LinuxSeccomp;
+use serde::{Deserialize, Serialize};
+
+use super::load::{self, LoadError};
+use super::{compile, Arch, SeccompError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error(transparent)]
+    Compile(#[from] SeccompError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(
+        "linux.seccomp.listenerPath: the profile has SCMP_ACT_NOTIFY rules, \
+         which need an agent to send the notify fd to"
+    )]
+    NoListenerPath,
+    #[error(
+        "linux.seccomp.listenerPath: the profile notifies, but no connection to the agent was made"
+    )]
+    NoConnection,
+    #[error("linux.seccomp.listenerPath {path}: sending the notify fd: {errno}")]
+    Handoff { path: PathBuf, errno: Errno },
+}
+
+/// A compiled, checked profile. Serializable: it travels to the init.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Filter {
+    /// The program, one instruction per word (see [`encode`]).
+    words: Vec<u64>,
+    /// The `seccomp(2)` flags, checked against this kernel.
+    flag_bits: u64,
+    notifies: bool,
+    listener_path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("instructions", &self.words.len())
+            .field("flag_bits", &self.flag_bits)
+            .field("notifies", &self.notifies)
+            .finish()
+    }
+}
+
+impl Filter {
+    /// Compiles `seccomp` for this host and checks it can be loaded here.
+    pub fn new(seccomp: &LinuxSeccomp) -> Result<Filter, FilterError> {
+        let program = compile(seccomp, Arch::native())?;
+        let flags = seccomp.flags().as_ref().map(|flags| {
+            flags
+                .iter()
+                .map(|flag| {
+                    serde_json::to_value(flag)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_else(|| format!("{flag:?}"))
+                })
+                .collect::<Vec<_>>()
+        });
+        let flag_bits = load::checked_flag_bits(&program, flags.as_deref().unwrap_or_default())?;
+        let notifies = load::has_notify_action(&program);
+        let listener_path = seccomp
+            .listener_path()
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
+        if notifies && listener_path.is_none() {
+            return Err(FilterError::NoListenerPath);
+        }
+        Ok(Filter {
+            words: program.iter().map(encode).collect(),
+            flag_bits,
+            notifies,
+            listener_path,
+        })
+    }
+
+    /// Whether the filter has NOTIFY actions: the caller must then connect
+    /// to [`Filter::listener_path`] and hand the init the connection.
+    pub fn notifies(&self) -> bool {
+        self.notifies
+    }
+
+    pub fn listener_path(&self) -> Option<&Path> {
+        self.listener_path.as_deref()
+    }
+
+    pub fn program(&self) -> Vec<sock_filter> {
+        self.words.iter().map(|w| decode(*w)).collect()
+    }
+
+    /// Ready to install; `agent` is the connection to the listener and the
+    /// container process state to send on it (required when the filter
+    /// notifies).
+    pub fn arm(&self, agent: Option<(OwnedFd, Vec<u8>)>) -> Result<Armed, FilterError> {
+        let handoff = match (self.notifies, agent) {
+            (false, _) => None,
+            (true, None) => return Err(FilterError::NoConnection),
+            (true, Some((socket, payload))) => Some(Handoff {
+                socket,
+                payload,
+                path: self.listener_path.clone().unwrap_or_default(),
+            }),
+        };
+        Ok(Armed {
+            program: self.program(),
+            flag_bits: self.flag_bits as libc::c_ulong,
+            handoff,
+        })
+    }
+}
+
+/// `code` in bits 48..64, `jt` 40..48, `jf` 32..40, `k` 0..32.
+fn encode(insn: &sock_filter) -> u64 {
+    (u64::from(insn.code) << 48)
+        | (u64::from(insn.jt) << 40)
+        | (u64::from(insn.jf) << 32)
+        | u64::from(insn.k)
+}
+
+fn decode(word: u64) -> sock_filter {
+    sock_filter {
+        code: (word >> 48) as u16,
+        jt: (word >> 40) as u8,
+        jf: (word >> 32) as u8,
+        k: word as u32,
+    }
+}
+
+/// A filter with everything its installation needs already in memory.
+pub struct Armed {
+    program: Vec<sock_filter>,
+    flag_bits: libc::c_ulong,
+    handoff: Option<Handoff>,
+}
+
+impl Armed {
+    /// Installs the filter on the calling thread and, for NOTIFY, sends
+    /// the listener fd to the agent. Takes `&self` and leaves the listener
+    /// fd open so that nothing is freed or closed after the filter is in
+    /// place: both the listener and the agent connection are close-on-exec,
+    /// so the execve that follows drops them and the container gets neither.
+    pub fn install(&self) -> Result<(), FilterError> {
+        let listener = load::install(&self.program, self.flag_bits, self.handoff.is_some())?;
+        let listener = listener.map(IntoRawFd::into_raw_fd);
+        if let (Some(handoff), Some(listener)) = (&self.handoff, listener) {
+            handoff.send(listener)?;
+        }
+        Ok(())
+    }
+}
+
+/// The connection to the agent and the container process state for it.
+struct Handoff {
+    socket: OwnedFd,
+    payload: Vec<u8>,
+    path: PathBuf,
+}
+
+/// Room for one `SCM_RIGHTS` control message carrying one fd, aligned as
+/// `struct cmsghdr` must be.
+#[repr(C, align(8))]
+struct OneFdControl([u8; 32]);
+
+impl Handoff {
+    /// The state with `fd` in one `sendmsg`, the rest (if the kernel took
+    /// only part) in more without fds, as `notify::send_to_listener` does;
+    /// built by hand on the stack because nix's sendmsg allocates.
+    fn send(&self, fd: RawFd) -> Result<(), FilterError> {
+        let mut sent = 0;
+        while sent < self.payload.len() {
+            match self.send_from(sent, (sent == 0).then_some(fd)) {
+                Ok(n) => sent += n,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    return Err(FilterError::Handoff {
+                        path: self.path.clone(),
+                        errno,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_from(&self, offset: usize, fd: Option<RawFd>) -> Result<usize, Errno> {
+        let rest = &self.payload[offset..];
+        let mut iov = libc::iovec {
+            iov_base: rest.as_ptr().cast_mut().cast(),
+            iov_len: rest.len(),
+        };
+        let mut control = OneFdControl([0; 32]);
+        // SAFETY: an all-zero msghdr is valid (no name, no iov, no control).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if let Some(fd) = fd {
+            // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic; CMSG_FIRSTHDR and
+            // CMSG_DATA point into `control`, which is aligned for cmsghdr and
+            // larger than CMSG_SPACE(size_of::<c_int>()) (24 on x86_64), so
+            // the header and the fd are written inside it.
+            unsafe {
+                let fd_len = std::mem::size_of::<libc::c_int>() as libc::c_uint;
+                msg.msg_control = control.0.as_mut_ptr().cast();
+                msg.msg_controllen = libc::CMSG_SPACE(fd_len) as usize;
+                let header = libc::CMSG_FIRSTHDR(&msg);
+                (*header).cmsg_level = libc::SOL_SOCKET;
+                (*header).cmsg_type = libc::SCM_RIGHTS;
+                (*header).cmsg_len = libc::CMSG_LEN(fd_len) as usize;
+                std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<libc::c_int>(), fd);
+            }
+        }
+        // SAFETY: `msg` points at `iov` (into `self.payload`) and `control`,
+        // all alive for the call; the kernel only reads them.
+        let n = unsafe { libc::sendmsg(self.socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_survive_the_trip() {
+        let insn = sock_filter {
+            code: 0x15,
+            jt: 3,
+            jf: 250,
+            k: 0xc000_003e,
+        };
+        let back = decode(encode(&insn));
+        assert_eq!(
+            (back.code, back.jt, back.jf, back.k),
+            (insn.code, insn.jt, insn.jf, insn.k)
+        );
+    }
+
+    #[test]
+    fn notify_without_listener_path_is_refused() {
+        let profile = super::super::parse_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        )
+        .unwrap();
+        let err = Filter::new(&profile).unwrap_err();
+        assert!(err.to_string().contains("listenerPath"), "{err}");
+    }
+
+    #[test]
+    fn listener_path_is_ignored_without_notify() {
+        let profile = super::super::parse_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/nowhere","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        )
+        .unwrap();
+        let filter = Filter::new(&profile).unwrap();
+        assert!(!filter.notifies());
+        assert!(filter.arm(None).is_ok());
+    }
+}
