@@ -126,7 +126,7 @@ pub type Results = HashMap<(String, String), Verdict>;
 fn run_all(args: &Args, base: &Path) -> (Results, Vec<String>) {
     let mut results = Results::new();
     let mut notes = Vec::new();
-    for case in cases::ALL {
+    for case in &cases::all() {
         if args
             .filter
             .as_ref()

@@ -31,6 +31,9 @@ const fn req(
 
 const LIFECYCLE: &str = "runtime.lifecycle.create-start-kill-delete";
 const STATE: &str = "runtime.state.fields";
+const SC_DEFAULT_RET: &str = "config-linux.seccomp.default-errno-ret";
+const SC_DEFAULT_EPERM: &str = "config-linux.seccomp.default-errno-eperm";
+const SC_NOTIFY: &str = "config-linux.seccomp.notify";
 
 #[rustfmt::skip]
 pub const REQUIREMENTS: &[Req] = &[
@@ -173,4 +176,45 @@ pub const REQUIREMENTS: &[Req] = &[
     req("config-linux.masked-paths", "masked paths cannot be read", "MUST", &["config-linux.masked-paths"]),
     req("config-linux.readonly-paths", "readonly paths are read-only", "MUST", &["config-linux.readonly-paths"]),
     req("config-linux.mount-label", "mountLabel (SELinux) applied", "MUST", &["config-linux.mount-label"]),
+    // config-linux.md "Seccomp" (cases: src/cases/seccomp.rs)
+    req("config-linux.seccomp", "defaultAction applies to calls no rule matches", "MUST", &[SC_DEFAULT_RET, SC_DEFAULT_EPERM]),
+    req("config-linux.seccomp", "defaultErrnoRet is the default action's errno, EPERM when absent", "MUST", &[SC_DEFAULT_RET, SC_DEFAULT_EPERM]),
+    req("config-linux.seccomp", "an errno on an action that takes none: error and fail", "MUST", &[
+        "config-linux.seccomp.errno-ret-on-log", "config-linux.seccomp.default-errno-ret-on-allow",
+    ]),
+    req("config-linux.seccomp", "architectures: x86_64, x86 and x32 calls all filtered (Docker's list)", "MUST", &["config-linux.seccomp.architectures-x86-family"]),
+    req("config-linux.seccomp", "flags TSYNC, LOG, SPEC_ALLOW accepted, filter in place", "MUST", &[
+        "config-linux.seccomp.flag-tsync", "config-linux.seccomp.flag-log", "config-linux.seccomp.flag-spec-allow",
+    ]),
+    req("config-linux.seccomp", "flag WAIT_KILLABLE_RECV accepted (kernel 5.19+)", "MUST", &["config-linux.seccomp.flag-wait-killable-recv"]),
+    req("config-linux.seccomp", "SCMP_ACT_KILL (= KILL_THREAD) kills the calling thread", "MUST", &["config-linux.seccomp.action-kill"]),
+    req("config-linux.seccomp", "SCMP_ACT_KILL_THREAD kills the calling thread only", "MUST", &["config-linux.seccomp.action-kill-thread"]),
+    req("config-linux.seccomp", "SCMP_ACT_KILL_PROCESS kills the whole process", "MUST", &["config-linux.seccomp.action-kill-process"]),
+    req("config-linux.seccomp", "SCMP_ACT_TRAP sends SIGSYS (si_code SYS_SECCOMP)", "MUST", &["config-linux.seccomp.action-trap"]),
+    req("config-linux.seccomp", "SCMP_ACT_ERRNO fails the call with errnoRet, EPERM when absent", "MUST", &[
+        "config-linux.seccomp.action-errno", "config-linux.seccomp.action-errno-default-eperm",
+    ]),
+    req("config-linux.seccomp", "SCMP_ACT_TRACE without a tracer fails the call with ENOSYS", "MUST", &["config-linux.seccomp.action-trace-no-tracer"]),
+    req("config-linux.seccomp", "SCMP_ACT_ALLOW lets a call through a denying default", "MUST", &["config-linux.seccomp.action-allow"]),
+    req("config-linux.seccomp", "SCMP_ACT_LOG lets the call through", "MUST", &["config-linux.seccomp.action-log"]),
+    req("config-linux.seccomp", "SCMP_ACT_NOTIFY: the agent's answer is the call's result", "MUST", &[
+        SC_NOTIFY, "config-linux.seccomp.notify-no-new-privileges-false",
+    ]),
+    req("config-linux.seccomp", "listenerPath: process state JSON + seccompFd (SCM_RIGHTS) over SOCK_STREAM", "MUST", &[SC_NOTIFY]),
+    req("config-linux.seccomp", "listenerMetadata is sent as metadata", "MUST", &[SC_NOTIFY]),
+    req("config-linux.seccomp", "one state per connection, then the connection is closed", "MUST", &["config-linux.seccomp.notify#connection-closed"]),
+    req("config-linux.seccomp", "sending to listenerPath fails: error, nothing left", "MUST", &["config-linux.seccomp.notify-no-listener"]),
+    req("config-linux.seccomp", "args ops NE LT LE EQ GE GT MASKED_EQ (64-bit values)", "MUST", &[
+        "config-linux.seccomp.op-ne", "config-linux.seccomp.op-lt", "config-linux.seccomp.op-le", "config-linux.seccomp.op-eq",
+        "config-linux.seccomp.op-ge", "config-linux.seccomp.op-gt", "config-linux.seccomp.op-masked-eq",
+    ]),
+    req("config-linux.seccomp", "several args of one rule are ANDed", "MUST", &["config-linux.seccomp.args-anded"]),
+    req("config-linux.seccomp", "unknown syscall names are skipped, the rest applies", "runc", &["config-linux.seccomp.unknown-syscall-skipped"]),
+    req("config-linux.seccomp", "unknown action, op, architecture or flag: error, nothing left", "MUST", &[
+        "config-linux.seccomp.unknown-action", "config-linux.seccomp.unknown-default-action", "config-linux.seccomp.unknown-op",
+        "config-linux.seccomp.unknown-arch", "config-linux.seccomp.unknown-flag",
+    ]),
+    req("config-linux.seccomp", "filter in place with noNewPrivileges false and true", "MUST", &[
+        "config-linux.seccomp.no-new-privileges-false", "config-linux.seccomp.no-new-privileges-true",
+    ]),
 ];

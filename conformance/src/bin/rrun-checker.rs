@@ -10,6 +10,8 @@
 //! * `exit N`: exit with status N
 //! * `sleep [SECONDS]`: sleep (forever without an argument)
 //! * `overwrite-exe PID`: the CVE-2019-5736 attacker (see [`overwrite_exe`])
+//! * `syscall [catch-sigsys] CALL [ARG]... [-- CALL [ARG]...]...`: raw
+//!   system calls for the seccomp cases (see [`syscall_mode`])
 
 use serde_json::{json, Map, Value};
 use std::ffi::CString;
@@ -27,6 +29,7 @@ fn main() {
         "exit" => std::process::exit(rest.first().and_then(|s| s.parse().ok()).unwrap_or(0)),
         "sleep" => sleep_mode(rest),
         "overwrite-exe" => overwrite_exe(rest.first().map(String::as_str).unwrap_or("1")),
+        "syscall" => syscall_mode(rest),
         other => {
             eprintln!("rrun-checker: unknown mode {other:?}");
             std::process::exit(2);
@@ -447,4 +450,227 @@ fn try_write_attempts(phase: u32, paths: &[&str], have_fd: bool, attempts: &mut 
             }
         }
     }
+}
+
+/// One raw system call asked for on the command line.
+struct RawCall {
+    abi: Abi,
+    nr: u64,
+    args: [u64; 6],
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Abi {
+    /// `syscall` instruction from this thread (x86_64; x32 with nr | 0x40000000).
+    Native,
+    /// `int 0x80`: the 32-bit x86 ABI, seen by seccomp as AUDIT_ARCH_I386.
+    I386,
+    /// The native call from a second thread, to tell KILL_THREAD from KILL_PROCESS.
+    Thread,
+}
+
+/// `syscall [catch-sigsys] CALL [ARG]... [-- CALL ...]...`, CALL being
+/// `NR`, `i386:NR` or `thread:NR`, numbers decimal or 0x hex. Prints one
+/// JSON line per call, `{"ret":R,"errno":E}` (plus `"sigsys":si_code` of a
+/// caught SIGSYS with `catch-sigsys`, `{"thread_killed":true}` when the
+/// calling thread died), flushed before the next call so a call that kills
+/// the process leaves the earlier lines; then one line with the seccomp
+/// fields of /proc/self/status. Exits 0; a bad argument exits 2.
+fn syscall_mode(rest: &[String]) {
+    let (catch, rest) = match rest.first().map(String::as_str) {
+        Some("catch-sigsys") => (true, &rest[1..]),
+        _ => (false, rest),
+    };
+    let calls = match parse_calls(rest) {
+        Ok(calls) => calls,
+        Err(e) => {
+            eprintln!("rrun-checker syscall: {e}");
+            std::process::exit(2);
+        }
+    };
+    if catch {
+        catch_sigsys();
+    }
+    for call in &calls {
+        SIGSYS_CODE.store(0, std::sync::atomic::Ordering::SeqCst);
+        let mut line = match call.abi {
+            Abi::Thread => call_in_thread(call),
+            _ => call_result(call),
+        };
+        if catch {
+            line["sigsys"] = json!(SIGSYS_CODE.load(std::sync::atomic::Ordering::SeqCst));
+        }
+        print_flushed(&line);
+    }
+    let status = proc_status();
+    let field = |k: &str| json!(status.get(k));
+    print_flushed(&json!({
+        "seccomp": field("Seccomp"),
+        "seccomp_filters": field("Seccomp_filters"),
+        "no_new_privs": field("NoNewPrivs"),
+    }));
+}
+
+fn print_flushed(line: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn parse_calls(words: &[String]) -> Result<Vec<RawCall>, String> {
+    words
+        .split(|w| w == "--")
+        .map(|group| {
+            let (first, args) = group.split_first().ok_or("empty call")?;
+            let (abi, nr) = match first.split_once(':') {
+                Some(("i386", nr)) => (Abi::I386, nr),
+                Some(("thread", nr)) => (Abi::Thread, nr),
+                Some((other, _)) => return Err(format!("unknown ABI {other:?}")),
+                None => (Abi::Native, first.as_str()),
+            };
+            if args.len() > 6 {
+                return Err(format!("{} arguments, at most 6", args.len()));
+            }
+            let mut values = [0u64; 6];
+            for (slot, arg) in values.iter_mut().zip(args) {
+                *slot = parse_number(arg)?;
+            }
+            Ok(RawCall {
+                abi,
+                nr: parse_number(nr)?,
+                args: values,
+            })
+        })
+        .collect()
+}
+
+fn parse_number(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn call_result(call: &RawCall) -> Value {
+    let (ret, errno) = match call.abi {
+        Abi::I386 => int80(call),
+        _ => native_call(call),
+    };
+    json!({"ret": ret, "errno": errno})
+}
+
+/// The raw call through libc::syscall: (return value, errno or 0).
+fn native_call(call: &RawCall) -> (i64, i32) {
+    let a = call.args;
+    // SAFETY: errno is thread-local and writable; clearing it lets a TRAP
+    // (which returns the syscall number, not -1) be told from a failure.
+    unsafe { *libc::__errno_location() = 0 };
+    // SAFETY: the runner asks only for calls that take numbers (getpriority,
+    // getppid...), never pointers, so no memory of ours is touched whatever
+    // the arguments are.
+    let ret = unsafe { libc::syscall(call.nr as libc::c_long, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    (ret, if ret == -1 { last_errno() } else { 0 })
+}
+
+/// The 32-bit x86 ABI: `int 0x80` with eax = nr and ebx..ebp = args. The
+/// kernel returns -errno in eax.
+fn int80(call: &RawCall) -> (i64, i32) {
+    let a = call.args.map(|v| v as u32);
+    let mut eax = call.nr as u32;
+    // SAFETY: int 0x80 with number arguments only (see native_call); rbx
+    // and rbp cannot be named as asm operands, so they are swapped in and
+    // restored around the instruction; the kernel preserves the other
+    // registers of a 32-bit syscall except r8-r11, declared clobbered.
+    unsafe {
+        std::arch::asm!(
+            "xchg {b:r}, rbx",
+            "xchg {p:r}, rbp",
+            "int 0x80",
+            "xchg {p:r}, rbp",
+            "xchg {b:r}, rbx",
+            b = inout(reg) u64::from(a[0]) => _,
+            p = inout(reg) u64::from(a[5]) => _,
+            inout("eax") eax,
+            in("ecx") a[1],
+            in("edx") a[2],
+            in("esi") a[3],
+            in("edi") a[4],
+            // Older kernels clear r8-r11 on a compat syscall from 64-bit code.
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+        );
+    }
+    let ret = i64::from(eax as i32);
+    if (-4095..0).contains(&ret) {
+        (-1, -ret as i32)
+    } else {
+        (ret, 0)
+    }
+}
+
+/// Makes the call from a second thread and waits for it to return or die
+/// (KILL_THREAD ends only that thread). The thread is never joined: std's
+/// join would panic on a thread that vanished without a result.
+fn call_in_thread(call: &RawCall) -> Value {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::{Arc, Mutex};
+    let tid = Arc::new(AtomicI32::new(0));
+    let result = Arc::new(Mutex::new(None));
+    let native = RawCall {
+        abi: Abi::Native,
+        nr: call.nr,
+        args: call.args,
+    };
+    let (tid2, result2) = (tid.clone(), result.clone());
+    let spawned = std::thread::Builder::new().spawn(move || {
+        // SAFETY: gettid has no arguments and cannot fail.
+        tid2.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+        let line = call_result(&native);
+        if let Ok(mut slot) = result2.lock() {
+            *slot = Some(line);
+        }
+    });
+    if let Err(e) = spawned {
+        return json!({"spawn_error": e.to_string()});
+    }
+    for _ in 0..2000 {
+        if let Some(line) = result.lock().ok().and_then(|r| r.clone()) {
+            return line;
+        }
+        let t = tid.load(Ordering::SeqCst);
+        if t != 0 && fs::metadata(format!("/proc/self/task/{t}")).is_err() {
+            // Gone without a result; a last look covers the thread that
+            // stored its result and exited between the two checks.
+            return result
+                .lock()
+                .ok()
+                .and_then(|r| r.clone())
+                .unwrap_or_else(|| json!({"thread_killed": true}));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    json!({"thread_stuck": true})
+}
+
+/// si_code of the last SIGSYS (SYS_SECCOMP = 1), 0 if none.
+static SIGSYS_CODE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel hands an SA_SIGINFO handler a valid siginfo.
+    let code = unsafe { (*info).si_code };
+    SIGSYS_CODE.store(code, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// SIGSYS from SCMP_ACT_TRAP is caught (KILL* cannot be): the call then
+/// returns and the line shows `sigsys`.
+fn catch_sigsys() {
+    // SAFETY: sigaction is plain old data; zeroed is a valid empty mask.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = on_sigsys as *const () as usize;
+    act.sa_flags = libc::SA_SIGINFO;
+    // SAFETY: act is a valid sigaction whose handler only stores to an atomic.
+    unsafe { libc::sigaction(libc::SIGSYS, &act, std::ptr::null_mut()) };
 }

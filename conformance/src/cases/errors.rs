@@ -67,7 +67,7 @@ fn expect_create_error(env: &Env, b: &Bundle, id: &str) -> CaseResult {
 /// Build a bundle, let `change` break its config, expect create to fail.
 /// The unbroken bundle is run first as a control: a runtime that rejects
 /// every bundle must not pass these cases.
-fn broken(env: &Env, change: impl FnOnce(&mut Bundle)) -> CaseResult {
+pub fn broken(env: &Env, change: impl FnOnce(&mut Bundle)) -> CaseResult {
     let control = env.id("control");
     let mut b = env.bundle(&control)?;
     b.set_args(&["true"]);

@@ -11,10 +11,12 @@ mod hooks;
 mod lifecycle;
 mod linux;
 mod process;
+mod seccomp;
 mod security;
 
 use crate::harness::{CaseResult, Env};
 
+#[derive(Clone, Copy)]
 pub struct Case {
     pub name: &'static str,
     pub run: fn(&Env) -> CaseResult,
@@ -22,6 +24,13 @@ pub struct Case {
 
 const fn case(name: &'static str, run: fn(&Env) -> CaseResult) -> Case {
     Case { name, run }
+}
+
+/// Every case: [`ALL`], then the seccomp profile table's rows.
+pub fn all() -> Vec<Case> {
+    let mut cases = ALL.to_vec();
+    cases.extend(seccomp::cases());
+    cases
 }
 
 pub const ALL: &[Case] = &[
@@ -152,4 +161,13 @@ pub const ALL: &[Case] = &[
     ),
     case("errors.hostname-without-uts", errors::hostname_without_uts),
     case("errors.device-path-mismatch", errors::device_path_mismatch),
+    case("config-linux.seccomp.notify", seccomp::notify),
+    case(
+        "config-linux.seccomp.notify-no-new-privileges-false",
+        seccomp::notify_without_nnp,
+    ),
+    case(
+        "config-linux.seccomp.flag-wait-killable-recv",
+        seccomp::notify_wait_killable,
+    ),
 ];
