@@ -14,7 +14,7 @@
 //!    getcwd; so a profile cannot break the runtime (see `init::container`
 //!    for the calls that may follow: capset and execve).
 
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use libc::sock_filter;
@@ -23,6 +23,7 @@ use oci_spec::runtime::LinuxSeccomp;
 use serde::{Deserialize, Serialize};
 
 use super::load::{self, LoadError};
+use super::notify;
 use super::{compile, Arch, SeccompError};
 
 #[derive(Debug, thiserror::Error)]
@@ -179,66 +180,14 @@ struct Handoff {
     path: PathBuf,
 }
 
-/// Room for one `SCM_RIGHTS` control message carrying one fd, aligned as
-/// `struct cmsghdr` must be.
-#[repr(C, align(8))]
-struct OneFdControl([u8; 32]);
-
 impl Handoff {
-    /// The state with `fd` in one `sendmsg`, the rest (if the kernel took
-    /// only part) in more without fds, as `notify::send_to_listener` does;
-    /// built by hand on the stack because nix's sendmsg allocates.
     fn send(&self, fd: RawFd) -> Result<(), FilterError> {
-        let mut sent = 0;
-        while sent < self.payload.len() {
-            match self.send_from(sent, (sent == 0).then_some(fd)) {
-                Ok(n) => sent += n,
-                Err(Errno::EINTR) => continue,
-                Err(errno) => {
-                    return Err(FilterError::Handoff {
-                        path: self.path.clone(),
-                        errno,
-                    })
-                }
+        notify::send_payload(&self.socket, &self.payload, fd).map_err(|errno| {
+            FilterError::Handoff {
+                path: self.path.clone(),
+                errno,
             }
-        }
-        Ok(())
-    }
-
-    fn send_from(&self, offset: usize, fd: Option<RawFd>) -> Result<usize, Errno> {
-        let rest = &self.payload[offset..];
-        let mut iov = libc::iovec {
-            iov_base: rest.as_ptr().cast_mut().cast(),
-            iov_len: rest.len(),
-        };
-        let mut control = OneFdControl([0; 32]);
-        // SAFETY: an all-zero msghdr is valid (no name, no iov, no control).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(fd) = fd {
-            // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic; CMSG_FIRSTHDR and
-            // CMSG_DATA point into `control`, which is aligned for cmsghdr and
-            // larger than CMSG_SPACE(size_of::<c_int>()) (24 on x86_64), so
-            // the header and the fd are written inside it.
-            unsafe {
-                let fd_len = std::mem::size_of::<libc::c_int>() as libc::c_uint;
-                msg.msg_control = control.0.as_mut_ptr().cast();
-                msg.msg_controllen = libc::CMSG_SPACE(fd_len) as usize;
-                let header = libc::CMSG_FIRSTHDR(&msg);
-                (*header).cmsg_level = libc::SOL_SOCKET;
-                (*header).cmsg_type = libc::SCM_RIGHTS;
-                (*header).cmsg_len = libc::CMSG_LEN(fd_len) as usize;
-                std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<libc::c_int>(), fd);
-            }
-        }
-        // SAFETY: `msg` points at `iov` (into `self.payload`) and `control`,
-        // all alive for the call; the kernel only reads them.
-        let n = unsafe { libc::sendmsg(self.socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            return Err(Errno::last());
-        }
-        Ok(n as usize)
+        })
     }
 }
 

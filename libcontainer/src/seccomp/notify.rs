@@ -26,15 +26,15 @@
 //! same in one go for embedders that hold a notify fd themselves.
 
 use std::ffi::c_int;
-use std::io::{IoSlice, IoSliceMut, Read};
+use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType, UnixAddr,
+    connect, recvmsg, socket, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    UnixAddr,
 };
 use serde::{Deserialize, Serialize};
 
@@ -148,27 +148,60 @@ pub fn connect_listener(listener_path: &Path) -> Result<OwnedFd, NotifyError> {
     Ok(socket)
 }
 
-/// Sends `payload`; the fd goes with the first sendmsg only.
-fn send_payload(socket: &OwnedFd, payload: &[u8], fd: RawFd) -> Result<(), Errno> {
-    let fds = [fd];
+/// Sends `payload` on `socket`, with `fd` as SCM_RIGHTS in the first
+/// sendmsg; the rest (if the kernel took only part) in more without fds.
+/// Allocates nothing and makes no other call, so that the init can use it
+/// right after its seccomp filter is in place (`seccomp::filter`).
+pub(crate) fn send_payload(socket: &OwnedFd, payload: &[u8], fd: RawFd) -> Result<(), Errno> {
     let mut sent = 0;
     while sent < payload.len() {
-        let iov = [IoSlice::new(&payload[sent..])];
-        let rights = [ControlMessage::ScmRights(&fds)];
-        let cmsgs: &[ControlMessage] = if sent == 0 { &rights } else { &[] };
-        match sendmsg::<()>(
-            socket.as_raw_fd(),
-            &iov,
-            cmsgs,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
+        match send_part(socket, &payload[sent..], (sent == 0).then_some(fd)) {
             Ok(n) => sent += n,
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno),
         }
     }
     Ok(())
+}
+
+/// Room for one `SCM_RIGHTS` control message carrying one fd, aligned as
+/// `struct cmsghdr` must be (nix's sendmsg would allocate it).
+#[repr(C, align(8))]
+struct OneFdControl([u8; 32]);
+
+fn send_part(socket: &OwnedFd, part: &[u8], fd: Option<RawFd>) -> Result<usize, Errno> {
+    let mut iov = libc::iovec {
+        iov_base: part.as_ptr().cast_mut().cast(),
+        iov_len: part.len(),
+    };
+    let mut control = OneFdControl([0; 32]);
+    // SAFETY: an all-zero msghdr is valid (no name, no iov, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if let Some(fd) = fd {
+        // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic; CMSG_FIRSTHDR and
+        // CMSG_DATA point into `control`, which is aligned for cmsghdr and
+        // larger than CMSG_SPACE(size_of::<c_int>()) (24 on x86_64), so the
+        // header and the fd are written inside it.
+        unsafe {
+            let fd_len = std::mem::size_of::<c_int>() as libc::c_uint;
+            msg.msg_control = control.0.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(fd_len) as usize;
+            let header = libc::CMSG_FIRSTHDR(&msg);
+            (*header).cmsg_level = libc::SOL_SOCKET;
+            (*header).cmsg_type = libc::SCM_RIGHTS;
+            (*header).cmsg_len = libc::CMSG_LEN(fd_len) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<c_int>(), fd);
+        }
+    }
+    // SAFETY: `msg` points at `iov` (into `part`) and `control`, all alive
+    // for the call; the kernel only reads them.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    Ok(n as usize)
 }
 
 // -------------------------------------------------------------- agent side
