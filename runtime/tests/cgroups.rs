@@ -726,3 +726,35 @@ fn an_existing_cgroup_is_joined_and_never_removed() {
     let _ = std::fs::remove_dir(host_dir("unified", &b.cgroup));
     assert_no_cgroup(&b.cgroup, "existing");
 }
+
+/// Without cgroupsPath a container gets `/rrun/<id>`; when it goes, its
+/// directory goes from every hierarchy, the hybrid cgroup2 tree included,
+/// and so does `/rrun` once empty (a leftover `unified/rrun` was found so).
+#[test]
+fn a_default_cgroup_path_leaves_no_directory_behind() {
+    let b = Bundle::new("default");
+    let id = format!("dflt-{}", std::process::id());
+    let mut config = b.config(&["cat", "/proc/self/cgroup"], json!({}));
+    config["linux"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cgroupsPath");
+    b.write_config(&config);
+    let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), &id]);
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(seen.contains(&format!(":memory:/rrun/{id}")), "{seen}");
+    for hierarchy in V1.iter().chain(&["unified"]) {
+        let parent = Path::new("/sys/fs/cgroup").join(hierarchy).join("rrun");
+        assert!(
+            !parent.join(&id).exists(),
+            "{} left",
+            parent.join(&id).display()
+        );
+        // Another container of this machine may hold /rrun; then it has children.
+        let children = std::fs::read_dir(&parent)
+            .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+            .unwrap_or(1);
+        assert!(children > 0, "{} left empty", parent.display());
+    }
+}

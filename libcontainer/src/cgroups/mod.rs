@@ -361,6 +361,8 @@ impl Cgroup {
                 "net_cls",
                 "perf_event",
                 "hugetlb",
+                // The hybrid host's cgroup2 tree (hybrid_unified_dir).
+                "unified",
             ]
             .iter(),
         ) {
