@@ -175,8 +175,8 @@ fn spawn(hook: &Hook, stdin: &OwnedFd) -> Result<libc::pid_t, SpawnError> {
     let envp = c_strings(hook.env().as_deref().unwrap_or_default(), "env")?;
     let actions = FileActions::dup_to_stdin(stdin)?;
     let attr = SpawnAttr::default_signals()?;
-    let argv_ptrs = null_terminated(&argv);
-    let envp_ptrs = null_terminated(&envp);
+    let argv_ptrs = crate::utils::null_terminated(&argv);
+    let envp_ptrs = crate::utils::null_terminated(&envp);
     let mut pid: libc::pid_t = 0;
     // SAFETY: path, argv and envp are NUL-terminated C strings kept alive by
     // `path`, `argv` and `envp` until after the call, and both pointer
@@ -217,14 +217,6 @@ fn c_strings(values: &[String], field: &'static str) -> Result<Vec<CString>, Spa
     values
         .iter()
         .map(|value| c_string(value.as_bytes(), field))
-        .collect()
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
         .collect()
 }
 

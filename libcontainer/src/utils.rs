@@ -245,6 +245,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Pointers to `strings` followed by a NULL: an `argv`/`envp` for execve
+/// or posix_spawn, valid while `strings` lives.
+pub fn null_terminated(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use common::*;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
@@ -117,18 +117,8 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        for (root, tool) in [(&self.root, RRUN), (&self.runc_root, "runc")] {
-            for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-                let _ = Command::new(tool)
-                    .arg("--root")
-                    .arg(root)
-                    .args(["delete", "--force"])
-                    .arg(entry.file_name())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        delete_every_container(RRUN, &self.root);
+        delete_every_container("runc", &self.runc_root);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -146,17 +136,6 @@ fn read_host(hierarchy: &str, cgroup: &str, file: &str) -> String {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .trim()
         .to_string()
-}
-
-/// No directory of `cgroup` in any v1 hierarchy or the cgroup2 tree.
-fn assert_no_cgroup(cgroup: &str, what: &str) {
-    for h in V1
-        .iter()
-        .chain(["unified", "hugetlb", "net_cls", "net_prio"].iter())
-    {
-        let dir = host_dir(h, cgroup);
-        assert!(!dir.exists(), "{what}: {} was left", dir.display());
-    }
 }
 
 fn wait_stopped(b: &Bundle, id: &str) {

@@ -122,19 +122,7 @@ impl Drop for Bundle {
             let _ = self.rrun(&["delete", "--force", id.to_str().unwrap()]);
         }
         // Containers a test made with runc as the oracle, even if it failed.
-        let runc_root = self.dir.join("runc-state");
-        for entry in std::fs::read_dir(&runc_root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = Command::new("runc")
-                .arg("--root")
-                .arg(&runc_root)
-                .args(["delete", "--force"])
-                .arg(entry.file_name())
-                .status();
-        }
+        delete_every_container("runc", &self.dir.join("runc-state"));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -10,7 +10,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{make_busybox_rootfs, output_via_files, stderr, stdout};
+use common::{assert_no_cgroup, make_busybox_rootfs, output_via_files, stderr, stdout};
 use libcontainer::seccomp::notify::{self, Answer};
 use serde_json::{json, Value};
 
@@ -83,17 +83,13 @@ impl Bundle {
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(entries.is_empty(), "{what}: state left: {entries:?}");
-        for controller in ["memory", "pids", "cpu", "devices", "freezer"] {
-            let path = Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join(self.cgroup.trim_start_matches('/'));
-            assert!(!path.exists(), "{what}: cgroup left: {}", path.display());
-        }
+        assert_no_cgroup(&self.cgroup, what);
     }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
+        common::delete_every_container(RRUN, &self.root);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

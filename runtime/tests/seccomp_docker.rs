@@ -21,15 +21,10 @@ use common::*;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
 const PROBE_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/probes/syscalls.c");
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-const CGROUP_HIERARCHIES: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "hugetlb",
-    "net_cls", "net_prio", "unified",
-];
 
 /// What the Docker 20.10 profile does with one probe case.
 #[derive(Clone, Copy, Debug)]
@@ -281,29 +276,9 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        for (root, tool) in [(&self.root, RRUN), (&self.runc_root, "runc")] {
-            for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-                let _ = Command::new(tool)
-                    .arg("--root")
-                    .arg(root)
-                    .args(["delete", "--force"])
-                    .arg(entry.file_name())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        delete_every_container(RRUN, &self.root);
+        delete_every_container("runc", &self.runc_root);
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// No directory of `cgroup` in any hierarchy (`run` removes it on exit).
-fn assert_no_cgroup(cgroup: &str, tool: &str) {
-    for hierarchy in CGROUP_HIERARCHIES {
-        let dir = Path::new(CGROUP_ROOT)
-            .join(hierarchy)
-            .join(cgroup.trim_start_matches('/'));
-        assert!(!dir.exists(), "{tool} run left {}", dir.display());
     }
 }
 

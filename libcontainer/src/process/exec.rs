@@ -122,19 +122,11 @@ pub fn prepare_exec(
     Ok(Execve {
         executable,
         arg0: arg0(process)?.to_string(),
-        argv: null_terminated(&args),
-        envp: null_terminated(&env),
+        argv: crate::utils::null_terminated(&args),
+        envp: crate::utils::null_terminated(&env),
         _args: args,
         _env: env,
     })
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
 }
 
 impl Execve {

@@ -62,3 +62,46 @@ pub fn make_busybox_rootfs(dir: &Path, applets: &[&str], extra_dirs: &[&str]) {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
     }
 }
+
+/// `tool --root root delete --force` every container under `root`: what a
+/// test's bundle does on drop, even after a failed assertion.
+pub fn delete_every_container(tool: &str, root: &Path) {
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let _ = Command::new(tool)
+            .arg("--root")
+            .arg(root)
+            .args(["delete", "--force"])
+            .arg(entry.file_name())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Every cgroup hierarchy a container may get a directory in on this
+/// hybrid host (v1 controllers and the cgroup2 tree).
+pub const CGROUP_HIERARCHIES: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "blkio",
+    "pids",
+    "hugetlb",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "unified",
+];
+
+/// `cgroup` (a cgroupsPath) has no directory in any hierarchy.
+pub fn assert_no_cgroup(cgroup: &str, what: &str) {
+    for hierarchy in CGROUP_HIERARCHIES {
+        let dir = Path::new("/sys/fs/cgroup")
+            .join(hierarchy)
+            .join(cgroup.trim_start_matches('/'));
+        assert!(!dir.exists(), "{what}: {} was left", dir.display());
+    }
+}
