@@ -459,28 +459,6 @@ fn a_fork_bomb_stops_at_pids_max() {
     assert_no_cgroup(&b.cgroup, "fork bomb");
 }
 
-/// Docker's config, seccomp profile and all, with its root, bind sources
-/// and cgroupsPath made the test's own.
-fn docker_config(b: &Bundle, cgroup: &str) -> Value {
-    let text = include_str!("fixtures/docker-config.json");
-    let mut config: Value = serde_json::from_str(text).unwrap();
-    config["root"]["path"] = json!(b.dir.join("rootfs"));
-    config["linux"]["cgroupsPath"] = json!(cgroup);
-    for mount in config["mounts"].as_array_mut().unwrap() {
-        if mount["type"] == "bind" {
-            let name = Path::new(mount["destination"].as_str().unwrap())
-                .file_name()
-                .unwrap()
-                .to_owned();
-            let source = b.dir.join("etc-files").join(name);
-            std::fs::create_dir_all(source.parent().unwrap()).unwrap();
-            std::fs::write(&source, "").unwrap();
-            mount["source"] = json!(source);
-        }
-    }
-    config
-}
-
 const DOCKER_FILES: &[(&str, &str)] = &[
     ("memory", "memory.limit_in_bytes"),
     ("memory", "memory.memsw.limit_in_bytes"),
@@ -508,10 +486,10 @@ fn docker_config_gives_the_same_cgroup_files_as_runc() {
     let b = Bundle::new("docker");
     let ours = b.cgroup.clone();
     let theirs = format!("{}-runc", b.cgroup);
-    b.write_config(&docker_config(&b, &theirs));
+    b.write_config(&docker_config(&b.dir, &theirs));
     let out = b.runc(&["create", "--bundle", &b.bundle_arg(), "docker-runc"]);
     assert!(out.status.success(), "runc create: {}", stderr(&out));
-    b.write_config(&docker_config(&b, &ours));
+    b.write_config(&docker_config(&b.dir, &ours));
     b.create("docker-rrun");
 
     for (h, f) in DOCKER_FILES {

@@ -180,28 +180,13 @@ impl Bundle {
     /// The fixture with its seccomp profile kept; only what points at
     /// dockerd's paths is made the test's own: root, the bind-mounted
     /// /etc files, cgroupsPath (absolute, per run), and args.
-    fn docker_config(&self, cgroup: &str) -> Value {
-        let text = include_str!("fixtures/docker-config.json");
-        let mut config: Value = serde_json::from_str(text).unwrap();
+    fn probe_config(&self, cgroup: &str) -> Value {
+        let mut config = docker_config(&self.dir, cgroup);
         assert!(
             config["linux"]["seccomp"]["syscalls"].is_array(),
             "the fixture lost its seccomp profile"
         );
-        config["root"]["path"] = json!(self.dir.join("rootfs"));
-        config["linux"]["cgroupsPath"] = json!(cgroup);
         config["process"]["args"] = json!(["/bin/probe"]);
-        for mount in config["mounts"].as_array_mut().unwrap() {
-            if mount["type"] == "bind" {
-                let name = Path::new(mount["destination"].as_str().unwrap())
-                    .file_name()
-                    .unwrap()
-                    .to_owned();
-                let source = self.dir.join("etc-files").join(name);
-                std::fs::create_dir_all(source.parent().unwrap()).unwrap();
-                std::fs::write(&source, "").unwrap();
-                mount["source"] = json!(source);
-            }
-        }
         config
     }
 
@@ -242,7 +227,7 @@ impl Bundle {
     /// then under rrun with it, and check all three.
     fn check_probe(&self, arch: &str, cases: &[(&str, Expect)]) {
         let unconfined_config = {
-            let mut c = self.docker_config(&format!("{}-none", self.cgroup_prefix));
+            let mut c = self.probe_config(&format!("{}-none", self.cgroup_prefix));
             c["linux"].as_object_mut().unwrap().remove("seccomp");
             c
         };
@@ -253,7 +238,7 @@ impl Bundle {
         let runc_lines = self.run(
             "runc",
             "runc",
-            &self.docker_config(&format!("{}-runc", self.cgroup_prefix)),
+            &self.probe_config(&format!("{}-runc", self.cgroup_prefix)),
         );
         check_header(&runc_lines, arch, "2", "runc");
         check_expectations(cases, &results(&runc_lines, cases, "runc"), &kernel, "runc");
@@ -261,7 +246,7 @@ impl Bundle {
         let rrun_lines = self.run(
             RRUN,
             "rrun",
-            &self.docker_config(&format!("{}-rrun", self.cgroup_prefix)),
+            &self.probe_config(&format!("{}-rrun", self.cgroup_prefix)),
         );
         print_side_by_side(&[
             ("no seccomp", &kernel_lines),

@@ -105,3 +105,28 @@ pub fn assert_no_cgroup(cgroup: &str, what: &str) {
         assert!(!dir.exists(), "{what}: {} was left", dir.display());
     }
 }
+
+/// Docker 20.10's config for a container (tests/fixtures/docker-config.json,
+/// seccomp profile and all) with what points at dockerd's paths made the
+/// test's own: root (`<dir>/rootfs`), the bind-mounted /etc files (empty
+/// files under `<dir>/etc-files`) and cgroupsPath.
+pub fn docker_config(dir: &Path, cgroup: &str) -> serde_json::Value {
+    use serde_json::json;
+    let text = include_str!("../fixtures/docker-config.json");
+    let mut config: serde_json::Value = serde_json::from_str(text).unwrap();
+    config["root"]["path"] = json!(dir.join("rootfs"));
+    config["linux"]["cgroupsPath"] = json!(cgroup);
+    for mount in config["mounts"].as_array_mut().unwrap() {
+        if mount["type"] == "bind" {
+            let name = Path::new(mount["destination"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_owned();
+            let source = dir.join("etc-files").join(name);
+            std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+            std::fs::write(&source, "").unwrap();
+            mount["source"] = json!(source);
+        }
+    }
+    config
+}
