@@ -326,7 +326,7 @@ impl Cgroup {
                 _ => {}
             }
         }
-        self.remove_empty_default_parent();
+        remove_empty_default_parent(&self.path);
         Ok(())
     }
 
@@ -347,30 +347,88 @@ impl Cgroup {
                 .join(self.path.strip_prefix("/").unwrap_or(&self.path))
         })
     }
+}
 
-    /// `/rrun`, the parent of default paths, goes when its last child does.
-    fn remove_empty_default_parent(&self) {
-        if self.path.parent() != Some(Path::new("/rrun")) {
-            return;
-        }
-        for h in PROBE_HIERARCHIES.iter().chain(
-            [
-                "cpuacct",
-                "cpuset",
-                "blkio",
-                "net_cls",
-                "perf_event",
-                "hugetlb",
-                // The hybrid host's cgroup2 tree (hybrid_unified_dir).
-                "unified",
-            ]
-            .iter(),
-        ) {
-            // Fails harmlessly with ENOTEMPTY/EBUSY while other containers use it.
-            let _ = std::fs::remove_dir(Path::new(CGROUP_ROOT).join(h).join("rrun"));
-        }
-        let _ = std::fs::remove_dir(Path::new(CGROUP_ROOT).join("rrun"));
+/// `/rrun`, the parent of default paths, goes when its last child does.
+fn remove_empty_default_parent(path: &Path) {
+    if path.parent() != Some(Path::new("/rrun")) {
+        return;
     }
+    for hierarchy in cgroup_mount_points() {
+        // Fails harmlessly with ENOTEMPTY/EBUSY while other containers use it.
+        let _ = std::fs::remove_dir(hierarchy.join("rrun"));
+    }
+}
+
+/// Removes the cgroup `path` (not a systemd one) when no process is left
+/// in it, with one read of mountinfo and a cgroup.procs read and rmdir per
+/// hierarchy: what `delete` of a stopped container needs. Building a
+/// libcgroups manager for it costs ~700 syscalls (it re-reads
+/// /proc/self/mountinfo and /proc/self/cgroup per controller). Returns
+/// false when a process is left or a directory cannot go (a child cgroup):
+/// then [`Cgroup::remove`], which kills and retries, must do the rest.
+pub fn remove_if_empty(path: &Path) -> bool {
+    if is_systemd_form(path) {
+        return false;
+    }
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    if rel.as_os_str().is_empty() {
+        return false;
+    }
+    let dirs: Vec<PathBuf> = cgroup_mount_points()
+        .iter()
+        .map(|mount| mount.join(rel))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    let empty =
+        |dir: &PathBuf| std::fs::read(dir.join("cgroup.procs")).is_ok_and(|procs| procs.is_empty());
+    if !dirs.iter().all(empty) {
+        return false;
+    }
+    let removed = dirs.iter().all(|dir| match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    });
+    if removed {
+        remove_empty_default_parent(path);
+    }
+    removed
+}
+
+/// Where every cgroup hierarchy (v1 and cgroup2) is mounted, from
+/// /proc/self/mountinfo; /sys/fs/cgroup's usual ones if it cannot be read.
+fn cgroup_mount_points() -> Vec<PathBuf> {
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return PROBE_HIERARCHIES
+            .iter()
+            .chain(
+                [
+                    "cpuacct",
+                    "cpuset",
+                    "blkio",
+                    "net_cls",
+                    "perf_event",
+                    "hugetlb",
+                    "unified",
+                ]
+                .iter(),
+            )
+            .map(|h| Path::new(CGROUP_ROOT).join(h))
+            .collect();
+    };
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (fields, after) = line.split_once(" - ")?;
+            let fs_type = after.split_whitespace().next()?;
+            let mount_point = fields.split_whitespace().nth(4)?;
+            matches!(fs_type, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
+        })
+        .collect();
+    points.sort();
+    // A hierarchy mounted twice (cpu and cpu,cpuacct as links are one).
+    points.dedup();
+    points
 }
 
 fn join_unified(dir: &Path, pid: i32) -> std::io::Result<()> {

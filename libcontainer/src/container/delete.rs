@@ -4,7 +4,7 @@
 
 use super::kill::{kill_all, signal_init};
 use super::ContainerError;
-use crate::cgroups::Cgroup;
+use crate::cgroups::{self, Cgroup};
 use crate::init::hook_runner;
 use crate::state::{State, StateDir, StateError, Status};
 use crate::utils::{pidfd_open, pidfd_wait_exit};
@@ -38,7 +38,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
             })
         }
     }
-    if state.cgroup_created {
+    if state.cgroup_created && !cgroups::remove_if_empty(&state.cgroup_path) {
         Cgroup::open(&state.cgroup_path)?.remove()?;
     }
     dir.remove()?;
