@@ -102,6 +102,10 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// clone3's CLONE_INTO_CGROUP (linux/sched.h; not in the libc crate):
+/// the child is born in the cgroup2 directory `clone_args.cgroup` names.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// The result of [`clone3_fork`] in the calling process.
 pub enum Forked {
     Parent { pid: i32, pidfd: OwnedFd },
@@ -110,14 +114,22 @@ pub enum Forked {
 
 /// fork-like clone3: the child runs on a copy of our stack. `flags` may
 /// hold namespace flags and CLONE_PARENT; CLONE_PIDFD is always added.
+/// With `into_cgroup` (an fd of a cgroup2 directory) the child is born
+/// there (CLONE_INTO_CGROUP), with no migration.
 ///
 /// # Safety
 /// The calling process must be single-threaded (the child gets a copy of
 /// this thread only), as the bootstrap process is.
-pub unsafe fn clone3_fork(flags: u64) -> Result<Forked, Errno> {
+pub unsafe fn clone3_fork(flags: u64, into_cgroup: Option<RawFd>) -> Result<Forked, Errno> {
     let mut pidfd: RawFd = -1;
+    let into_cgroup_flag = if into_cgroup.is_some() {
+        CLONE_INTO_CGROUP
+    } else {
+        0
+    };
     let mut args = CloneArgs {
-        flags: flags | libc::CLONE_PIDFD as u64,
+        flags: flags | libc::CLONE_PIDFD as u64 | into_cgroup_flag,
+        cgroup: into_cgroup.map_or(0, |fd| fd as u64),
         pidfd: &mut pidfd as *mut RawFd as u64,
         // With CLONE_PARENT the kernel uses our own exit signal instead;
         // clone3 insists on 0 then.

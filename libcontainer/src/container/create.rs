@@ -116,11 +116,11 @@ fn create_in(
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref());
-    let joined = cgroup.join_and_apply(bootstrap.id() as i32, resources);
+    let joined = prepare_cgroup(&cgroup, bootstrap.id() as i32, resources);
     if cgroup_created {
         cleanup.cgroup = Some(cgroup);
     }
-    joined?;
+    let cgroup_join = joined?;
 
     let layout = FdLayout {
         exec_fifo: true,
@@ -137,6 +137,7 @@ fn create_in(
         rootfs: config.rootfs.clone(),
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
+        cgroup_join,
         seccomp: config.seccomp.clone(),
         fds: layout,
     }));
@@ -190,6 +191,25 @@ fn create_in(
     cleanup.cgroup = None;
     let pidfd = cleanup.init.take().expect("init pidfd is set above");
     Ok(Created { pid, pidfd })
+}
+
+/// Make the cgroup and apply `resources`. On v1 and hybrid hosts the
+/// bootstrap then enters it itself (see [`Cgroup::prepare_self_join`]: it
+/// saves the kernel's RCU wait of moving another process); elsewhere it is
+/// put there now, by pid.
+fn prepare_cgroup(
+    cgroup: &Cgroup,
+    bootstrap_pid: i32,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<Option<crate::cgroups::SelfJoin>, ContainerError> {
+    let self_join = cgroup.prepare_self_join()?;
+    if self_join.is_none() {
+        cgroup.join(bootstrap_pid)?;
+    }
+    if let Some(resources) = resources {
+        cgroup.apply(resources)?;
+    }
+    Ok(self_join)
 }
 
 /// The FIFO `start` writes to. We open its read end (non-blocking, so the

@@ -46,12 +46,29 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     // The init waits for EOF on this pipe: by then its id maps are written
     // and the caller has been told about it.
     let (maps_done_r, maps_done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
-    let flags = plan.clone_flags.bits() as u64 | libc::CLONE_PARENT as u64;
+    let into_cgroup = match &config.cgroup_join {
+        Some(join) => join_cgroups(join)?,
+        None => None,
+    };
+    let mut clone_flags = plan.clone_flags;
+    if config
+        .cgroup_join
+        .as_ref()
+        .is_some_and(|j| j.clones_into_cgroup())
+    {
+        // A cgroup namespace made by clone would be rooted at our own
+        // cgroup2 directory, not the one the init is born in: the init
+        // unshares it itself (container::main), as runc's init does.
+        clone_flags.remove(nix::sched::CloneFlags::CLONE_NEWCGROUP);
+    }
+    let flags = clone_flags.bits() as u64 | libc::CLONE_PARENT as u64;
+    let cgroup_fd = into_cgroup.as_ref().map(AsRawFd::as_raw_fd);
     // SAFETY: the bootstrap is single-threaded: it is a freshly executed
     // process that has started no thread.
-    match unsafe { clone3_fork(flags) }.map_err(sys("clone3"))? {
+    match unsafe { clone3_fork(flags, cgroup_fd) }.map_err(sys("clone3"))? {
         Forked::Child => {
             drop(maps_done_w);
+            drop(into_cgroup);
             wait_for_eof(&maps_done_r);
             drop(maps_done_r);
             super::container::main(chan, *config, fds, plan)
@@ -71,6 +88,29 @@ fn run(chan: &Channel) -> Result<(), InitError> {
             Ok(())
         }
     }
+}
+
+/// Enter the container's cgroups: "0" to each v1 `tasks` file moves this
+/// (single-threaded) process without the kernel's slow threadgroup lock;
+/// returns the hybrid cgroup2 directory for clone3(CLONE_INTO_CGROUP).
+fn join_cgroups(join: &crate::cgroups::SelfJoin) -> Result<Option<OwnedFd>, InitError> {
+    for tasks in &join.tasks {
+        std::fs::write(tasks, "0")
+            .map_err(|e| InitError::Protocol(format!("joining cgroup {}: {e}", tasks.display())))?;
+    }
+    let Some(dir) = &join.unified else {
+        return Ok(None);
+    };
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| InitError::Protocol(format!("opening cgroup {}: {errno}", dir.display())))?;
+    // SAFETY: open just returned this fd to us.
+    Ok(Some(unsafe {
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    }))
 }
 
 fn finish_parent(pid: i32, config: &BootstrapConfig, plan: &Plan) -> Result<(), InitError> {

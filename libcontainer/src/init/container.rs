@@ -86,6 +86,16 @@ fn build(
     if plan.in_user_ns() {
         become_root_of_user_ns()?;
     }
+    let cloned_into_cgroup = config
+        .cgroup_join
+        .as_ref()
+        .is_some_and(|join| join.clones_into_cgroup());
+    if plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP) && cloned_into_cgroup {
+        // The bootstrap left it out of clone3 (CLONE_INTO_CGROUP): now
+        // that we are in our cgroups, it is rooted at them.
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(sys("unshare(CLONE_NEWCGROUP)"))?;
+    }
     if !config.no_new_keyring {
         join_new_session_keyring(&config.id)?;
     }

@@ -38,6 +38,9 @@ pub struct BootstrapConfig {
     pub rootfs: PathBuf,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// On v1 and hybrid hosts, how the bootstrap enters the container's
+    /// cgroups itself (on others the caller has put it there).
+    pub cgroup_join: Option<crate::cgroups::SelfJoin>,
     /// `linux.seccomp`, compiled and checked by the caller.
     pub seccomp: Option<crate::seccomp::Filter>,
     /// Which fds ride with the message, in this order.
