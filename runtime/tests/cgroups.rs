@@ -715,3 +715,38 @@ fn a_default_cgroup_path_leaves_no_directory_behind() {
         assert!(children > 0, "{} left empty", parent.display());
     }
 }
+
+/// A mount namespace joined by path may not show the host's cgroup tree:
+/// the container still enters its cgroups (they are joined before setns).
+#[test]
+fn a_joined_mount_namespace_does_not_hide_the_cgroups() {
+    let b = Bundle::new("mntns");
+    let mut holder = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs none /sys/fs/cgroup && echo ready && exec sleep 60")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux)");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let mut config = b.config(
+        &["cat", "/proc/self/cgroup"],
+        json!({"pids": {"limit": 50}}),
+    );
+    let mount_ns = format!("/proc/{}/ns/mnt", holder.id());
+    config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount", "path": mount_ns}]);
+    config["mounts"] = json!([{"destination": "/proc", "type": "proc", "source": "proc"}]);
+    b.write_config(&config);
+    let out = b.rrun(&["run", "--bundle", &b.bundle_arg(), "mntns"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    let seen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(seen.contains(&format!(":pids:{}", b.cgroup)), "{seen}");
+    assert_no_cgroup(&b.cgroup, "mntns");
+}

@@ -38,6 +38,12 @@ fn run(chan: &Channel) -> Result<(), InitError> {
             "expected bootstrap, got {msg:?}"
         )));
     };
+    // Before any setns: the cgroup paths are the host's (a joined mount
+    // namespace would resolve them elsewhere).
+    let into_cgroup = match &config.cgroup_join {
+        Some(join) => join_cgroups(join)?,
+        None => None,
+    };
     let plan = Plan::new(&config.spec);
     plan.join_all()?;
     if plan.new_time {
@@ -46,10 +52,6 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     // The init waits for EOF on this pipe: by then its id maps are written
     // and the caller has been told about it.
     let (maps_done_r, maps_done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
-    let into_cgroup = match &config.cgroup_join {
-        Some(join) => join_cgroups(join)?,
-        None => None,
-    };
     let mut clone_flags = plan.clone_flags;
     if config
         .cgroup_join
