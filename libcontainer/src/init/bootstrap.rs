@@ -97,8 +97,10 @@ fn run(chan: &Channel) -> Result<(), InitError> {
 /// returns the hybrid cgroup2 directory for clone3(CLONE_INTO_CGROUP).
 fn join_cgroups(join: &crate::cgroups::SelfJoin) -> Result<Option<OwnedFd>, InitError> {
     for tasks in &join.tasks {
-        std::fs::write(tasks, "0")
-            .map_err(|e| InitError::Protocol(format!("joining cgroup {}: {e}", tasks.display())))?;
+        std::fs::write(tasks, "0").map_err(|e| {
+            let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            InitError::Protocol(format!("joining cgroup {}: {errno}", tasks.display()))
+        })?;
     }
     let Some(dir) = &join.unified else {
         return Ok(None);
