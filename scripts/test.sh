@@ -52,11 +52,12 @@ step() {
 install_packages() {
     # busybox-static: the test rootfs; runc, crun: test oracles and bench
     # peers; libseccomp2: the oracle of the seccomp compiler tests (dlopen);
-    # util-linux: nsenter; iproute2: ip; gcc, libc6-dev: linking;
+    # util-linux: nsenter, unshare; iproute2: ip; procps: ps (rrun ps);
+    # gcc, libc6-dev: linking;
     # gcc-multilib: gcc -m32, the 32-bit x86 seccomp probe (int 0x80) of
     # runtime/tests/seccomp_docker.rs.
     ensure_packages busybox-static runc crun libseccomp2 util-linux iproute2 gcc libc6-dev \
-        gcc-multilib
+        gcc-multilib procps
     ensure_cargo
     cargo fmt --version
     cargo clippy --version
