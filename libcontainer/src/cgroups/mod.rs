@@ -265,7 +265,8 @@ impl Cgroup {
         }
         let rel = self.relative();
         let mut tasks = Vec::new();
-        for mount in v1_controller_mount_points() {
+        let host = resources::Host::probe()?;
+        for mount in host.v1_mount_points() {
             let dir = mount.join(rel);
             std::fs::create_dir_all(&dir).map_err(|e| manager_err(&dir)(format!("mkdir: {e}")))?;
             if dir.join("cpuset.cpus").exists() {
@@ -361,7 +362,9 @@ impl Cgroup {
                 _ => {}
             }
         }
-        remove_empty_default_parent(&self.path);
+        if let Ok(host) = resources::Host::probe() {
+            remove_empty_default_parent(&self.path, &host.hierarchy_mount_points());
+        }
         Ok(())
     }
 
@@ -385,11 +388,11 @@ impl Cgroup {
 }
 
 /// `/rrun`, the parent of default paths, goes when its last child does.
-fn remove_empty_default_parent(path: &Path) {
+fn remove_empty_default_parent(path: &Path, hierarchies: &[PathBuf]) {
     if path.parent() != Some(Path::new("/rrun")) {
         return;
     }
-    for hierarchy in cgroup_mount_points() {
+    for hierarchy in hierarchies {
         // Fails harmlessly with ENOTEMPTY/EBUSY while other containers use it.
         let _ = std::fs::remove_dir(hierarchy.join("rrun"));
     }
@@ -410,7 +413,11 @@ pub fn remove_if_empty(path: &Path) -> bool {
     if rel.as_os_str().is_empty() {
         return false;
     }
-    let dirs: Vec<PathBuf> = cgroup_mount_points()
+    let Ok(host) = resources::Host::probe() else {
+        return false;
+    };
+    let hierarchies = host.hierarchy_mount_points();
+    let dirs: Vec<PathBuf> = hierarchies
         .iter()
         .map(|mount| mount.join(rel))
         .filter(|dir| dir.is_dir())
@@ -425,45 +432,9 @@ pub fn remove_if_empty(path: &Path) -> bool {
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     });
     if removed {
-        remove_empty_default_parent(path);
+        remove_empty_default_parent(path, &hierarchies);
     }
     removed
-}
-
-/// Where every cgroup hierarchy (v1 and cgroup2) is mounted, from
-/// /proc/self/mountinfo; /sys/fs/cgroup's usual ones if it cannot be read.
-fn cgroup_mount_points() -> Vec<PathBuf> {
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return PROBE_HIERARCHIES
-            .iter()
-            .chain(
-                [
-                    "cpuacct",
-                    "cpuset",
-                    "blkio",
-                    "net_cls",
-                    "perf_event",
-                    "hugetlb",
-                    "unified",
-                ]
-                .iter(),
-            )
-            .map(|h| Path::new(CGROUP_ROOT).join(h))
-            .collect();
-    };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (fields, after) = line.split_once(" - ")?;
-            let fs_type = after.split_whitespace().next()?;
-            let mount_point = fields.split_whitespace().nth(4)?;
-            matches!(fs_type, "cgroup" | "cgroup2").then(|| PathBuf::from(mount_point))
-        })
-        .collect();
-    points.sort();
-    // A hierarchy mounted twice (cpu and cpu,cpuacct as links are one).
-    points.dedup();
-    points
 }
 
 /// How a process enters a cgroup by itself, from [`Cgroup::prepare_self_join`]:
@@ -483,42 +454,6 @@ impl SelfJoin {
     pub fn clones_into_cgroup(&self) -> bool {
         self.unified.is_some()
     }
-}
-
-/// The mount points of the v1 hierarchies that carry a controller
-/// libcgroups manages (not named ones such as name=systemd).
-fn v1_controller_mount_points() -> Vec<PathBuf> {
-    const CONTROLLERS: &[&str] = &[
-        "cpu",
-        "cpuacct",
-        "cpuset",
-        "devices",
-        "hugetlb",
-        "memory",
-        "pids",
-        "perf_event",
-        "blkio",
-        "net_prio",
-        "net_cls",
-        "freezer",
-    ];
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (fields, after) = line.split_once(" - ")?;
-            let mut after = after.split_whitespace();
-            let (fs_type, super_options) = (after.next()?, after.nth(1)?);
-            let controls = super_options.split(',').any(|o| CONTROLLERS.contains(&o));
-            let mount_point = fields.split_whitespace().nth(4)?;
-            (fs_type == "cgroup" && controls).then(|| PathBuf::from(mount_point))
-        })
-        .collect();
-    points.sort();
-    points.dedup();
-    points
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and the kernel

@@ -68,6 +68,23 @@ impl Host {
         })
     }
 
+    /// Every v1 controller hierarchy's mount point, once each (cpu and
+    /// cpuacct may share one).
+    pub fn v1_mount_points(&self) -> Vec<PathBuf> {
+        let mut points: Vec<PathBuf> = self.v1.values().cloned().collect();
+        points.sort();
+        points.dedup();
+        points
+    }
+
+    /// The v1 hierarchies and the cgroup2 tree: where a container's cgroup
+    /// has a directory.
+    pub fn hierarchy_mount_points(&self) -> Vec<PathBuf> {
+        let mut points = self.v1_mount_points();
+        points.extend(self.unified.clone());
+        points
+    }
+
     fn layout(&self) -> &'static str {
         match self.setup {
             CgroupSetup::Unified => "cgroup v2",
