@@ -355,6 +355,26 @@ fn each_runc_flag_writes_the_same_file_as_runc() {
     );
 }
 
+/// create's disableOOMKiller survives any number of updates (the second
+/// one used to switch the OOM killer back on).
+#[test]
+fn disable_oom_killer_survives_repeated_updates() {
+    let b = Bundle::new("oomkeep", &["sleep", "1000"]);
+    let resources = json!({"pids": {"limit": 64},
+        "memory": {"limit": 268435456, "disableOOMKiller": true}});
+    b.write_config(&b.config(&["sleep", "1000"], &b.cgroup, resources));
+    b.run_detached("c");
+    for limit in ["200m", "150m", "100m"] {
+        let out = b.rrun(&["update", "--memory", limit, "c"]);
+        assert!(out.status.success(), "update {limit}: {}", stderr(&out));
+        let control = b.host_file(&b.cgroup, "memory", "memory.oom_control");
+        assert!(
+            control.contains("oom_kill_disable 1"),
+            "after --memory {limit}: {control}"
+        );
+    }
+}
+
 #[test]
 fn raising_memory_above_memsw_fails_like_runc() {
     let b = Bundle::new("order", &["sleep", "1000"]);

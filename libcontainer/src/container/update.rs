@@ -56,7 +56,14 @@ pub fn update(root: &Path, id: &str, request: &LinuxResources) -> Result<(), Con
     cgroup
         .apply(&to_apply)
         .map_err(|e| ContainerError::Setup(format!("container {id}: update: {e}")))?;
-    save(&dir.path, id, &merged)
+    // Saved with the devices and disableOOMKiller create set: `merged` has
+    // them stripped, and the next update would lose them (libcgroups then
+    // writes oom_kill_disable 0).
+    let mut saved = to_apply;
+    if saved.memory().is_none() {
+        saved.set_memory(*base.memory());
+    }
+    save(&dir.path, id, &saved)
 }
 
 /// The container's resources now: saved by create and by every update
