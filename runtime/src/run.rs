@@ -29,13 +29,20 @@ pub fn run(mut opts: CreateOptions, detach: bool) -> Result<i32> {
     // Block before create so that no signal is lost in between; the
     // container's processes start with an empty mask (std resets it).
     let signals = forwarded_signals()?;
-    let console = if !detach && opts.console_socket.is_none() && wants_terminal(&opts) {
+    let config = libcontainer::config::Config::load(&opts.bundle)?;
+    let terminal = config
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let console = if !detach && opts.console_socket.is_none() && terminal {
         Some(console::pair()?)
     } else {
         None
     };
     opts.console_socket_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
-    let created = container::create(&opts)?;
+    let created = container::create_from(&opts, &config)?;
     let started = receive_master(console).and_then(|master| {
         container::start(&opts.root, &opts.id)?;
         Ok(master)
@@ -60,13 +67,6 @@ pub fn run(mut opts: CreateOptions, detach: bool) -> Result<i32> {
     };
     container::delete(&opts.root, &opts.id, true)?;
     Ok(code)
-}
-
-fn wants_terminal(opts: &CreateOptions) -> bool {
-    libcontainer::config::Config::load(&opts.bundle)
-        .ok()
-        .and_then(|c| c.spec.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false)
 }
 
 fn receive_master(console: Option<(OwnedFd, OwnedFd)>) -> Result<Option<OwnedFd>> {

@@ -281,20 +281,6 @@ impl Cgroup {
         Ok(Some(SelfJoin { tasks, unified }))
     }
 
-    /// Put `pid` in the cgroup (creating it), then apply the limits
-    /// ([`check_resources`] has refused what this host cannot do).
-    pub fn join_and_apply(
-        &self,
-        pid: i32,
-        resources: Option<&LinuxResources>,
-    ) -> Result<(), CgroupError> {
-        self.join(pid)?;
-        match resources {
-            Some(resources) => self.apply(resources),
-            None => Ok(()),
-        }
-    }
-
     /// Put `pid` in the cgroup (creating it), also in the hybrid cgroup2 tree.
     pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
         self.manager

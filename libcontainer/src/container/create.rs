@@ -49,14 +49,19 @@ pub struct Created {
 }
 
 pub fn create(opts: &CreateOptions) -> Result<Created, ContainerError> {
-    let config = Config::load(&opts.bundle)?;
+    create_from(opts, &Config::load(&opts.bundle)?)
+}
+
+/// [`create`] with the bundle's config already loaded (`rrun run` reads it
+/// first to know whether it must make a pty pair).
+pub fn create_from(opts: &CreateOptions, config: &Config) -> Result<Created, ContainerError> {
     // Refuse a bad cgroupsPath or a controller this host lacks before
     // anything (state directory, process, cgroup) exists.
     let cgroup_path = cgroups::resolve(&config.spec, &opts.id, opts.systemd_cgroup)?;
     cgroups::check_resources(&config.spec)?;
     let dir = StateDir::create(&opts.root, &opts.id)?;
     let mut cleanup = Cleanup::new(&opts.id);
-    let result = create_in(opts, &config, &cgroup_path, &dir, &mut cleanup);
+    let result = create_in(opts, config, &cgroup_path, &dir, &mut cleanup);
     if result.is_err() {
         cleanup.run();
         let _ = dir.remove();
@@ -151,8 +156,14 @@ fn create_in(
         let _ = bootstrap.wait();
     }
     let (pid, pidfd) = received?;
-    let start_time = process_start_time(pid).map(|(t, _)| t).unwrap_or(0);
     cleanup.init = Some(pidfd);
+    // The status of the container is derived from this start time: without
+    // it a live init would read as stopped for good.
+    let (start_time, _) = process_start_time(pid).ok_or_else(|| {
+        ContainerError::Setup(format!(
+            "container init {pid}: cannot read /proc/{pid}/stat"
+        ))
+    })?;
 
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),

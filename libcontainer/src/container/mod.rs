@@ -12,7 +12,7 @@ mod ps;
 mod start;
 mod update;
 
-pub use create::{create, CreateOptions, Created};
+pub use create::{create, create_from, CreateOptions, Created};
 pub use delete::delete;
 pub use events::*;
 pub use kill::{kill, parse_signal};

@@ -41,6 +41,8 @@ pub enum FilterError {
         "linux.seccomp.listenerPath: the profile notifies, but no connection to the agent was made"
     )]
     NoConnection,
+    #[error("linux.seccomp: rrun has syscall tables for x86_64, x86 and x32 hosts only")]
+    UnsupportedHost,
     #[error("linux.seccomp.listenerPath {path}: sending the notify fd: {errno}")]
     Handoff { path: PathBuf, errno: Errno },
 }
@@ -69,20 +71,19 @@ impl std::fmt::Debug for Filter {
 impl Filter {
     /// Compiles `seccomp` for this host and checks it can be loaded here.
     pub fn new(seccomp: &LinuxSeccomp) -> Result<Filter, FilterError> {
+        if !cfg!(any(target_arch = "x86_64", target_arch = "x86")) {
+            // The tables are x86's: elsewhere every call would be a bad arch.
+            return Err(FilterError::UnsupportedHost);
+        }
         let program = compile(seccomp, Arch::native())?;
-        let flags = seccomp.flags().as_ref().map(|flags| {
-            flags
-                .iter()
-                .map(|flag| {
-                    serde_json::to_value(flag)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_else(|| format!("{flag:?}"))
-                })
-                .collect::<Vec<_>>()
-        });
-        let flag_bits = load::checked_flag_bits(&program, flags.as_deref().unwrap_or_default())?;
+        let flags: Vec<String> = seccomp
+            .flags()
+            .iter()
+            .flatten()
+            .map(|f| f.to_string())
+            .collect();
         let notifies = load::has_notify_action(&program);
+        let flag_bits = load::checked_flag_bits(&program, &flags, notifies)?;
         let listener_path = seccomp
             .listener_path()
             .clone()
@@ -218,6 +219,19 @@ mod tests {
         .unwrap();
         let err = Filter::new(&profile).unwrap_err();
         assert!(err.to_string().contains("listenerPath"), "{err}");
+    }
+
+    #[test]
+    fn flags_reach_the_kernel_check_by_their_spec_names() {
+        let profile = super::super::parse_profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#,
+        )
+        .unwrap();
+        let filter = Filter::new(&profile).unwrap();
+        assert_eq!(
+            filter.flag_bits,
+            libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        );
     }
 
     #[test]

@@ -6,22 +6,14 @@
 //! `apply_filter` does): Docker's default (`noNewPrivileges: false`) must
 //! leave a setuid binary in the container able to gain privileges.
 //!
-//! # Where the caller loads the filter (the ordering rule)
+//! # Where the filter is loaded
 //!
 //! Without no_new_privs the kernel lets only a task with CAP_SYS_ADMIN in its
-//! user namespace load a filter (EACCES otherwise), so, as runc does:
-//!
-//! * `noNewPrivileges: false`: load *before* the privilege drop (setgroups,
-//!   setresgid, setresuid, capset), while the init still has CAP_SYS_ADMIN;
-//! * `noNewPrivileges: true`: set no_new_privs, drop privileges, then load
-//!   as the very last step before execve, so the filter judges as few of
-//!   the runtime's own calls as possible.
-//!
-//! After the filter is loaded the init makes only the calls it cannot avoid
-//! (setgroups, setresgid, setresuid, capset, prctl for no_new_privs, execve
-//! and what sending the notify fd needs), so a profile that blocks, say,
-//! getcwd cannot break the runtime. Everything else (opening files, reading
-//! /proc, chdir, closing fds) happens before `load`.
+//! user namespace load a filter (EACCES otherwise). The init loads it as its
+//! last step before execve, with CAP_SYS_ADMIN kept through the privilege
+//! drop when `noNewPrivileges` is false; only capset (that case) and execve
+//! follow. See ARCHITECTURE.md ("Seccomp is loaded last") and
+//! `seccomp::filter`.
 //!
 //! # Flags
 //!
@@ -45,18 +37,17 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use libc::{c_long, c_ulong, sock_filter, sock_fprog};
+
+use super::bpf::RET_K;
 use nix::errno::Errno;
 
-/// The most instructions the kernel takes in one filter (BPF_MAXINSNS).
-pub const MAX_INSTRUCTIONS: usize = 4096;
+/// The most instructions the kernel takes in one filter.
+pub use super::bpf::BPF_MAXINSNS as MAX_INSTRUCTIONS;
 
 const FLAG_TSYNC: &str = "SECCOMP_FILTER_FLAG_TSYNC";
 const FLAG_LOG: &str = "SECCOMP_FILTER_FLAG_LOG";
 const FLAG_SPEC_ALLOW: &str = "SECCOMP_FILTER_FLAG_SPEC_ALLOW";
 const FLAG_WAIT_KILLABLE_RECV: &str = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
-
-/// `BPF_RET | BPF_K`: a return of a constant verdict.
-const BPF_RET_K: u16 = 0x06;
 /// The action part of a seccomp verdict (SECCOMP_RET_ACTION_FULL).
 const RET_ACTION_FULL: u32 = 0xffff_0000;
 
@@ -88,17 +79,22 @@ pub enum LoadError {
 /// Returns the notify listener fd when the filter has a NOTIFY action
 /// (`SECCOMP_RET_USER_NOTIF`), `None` otherwise.
 pub fn load(filter: &[sock_filter], flags: &[String]) -> Result<Option<OwnedFd>, LoadError> {
-    let bits = checked_flag_bits(filter, flags)?;
-    install(filter, bits, has_notify_action(filter))
+    let notify = has_notify_action(filter);
+    let bits = checked_flag_bits(filter, flags, notify)?;
+    install(filter, bits, notify)
 }
 
 /// Everything [`load`] checks before it installs: the filter's length,
 /// the flags' names, that this kernel has each of them. Returns the
 /// `seccomp(2)` flags word for [`install`], so that the check can run long
 /// before the filter is installed (at create, in the caller).
-pub fn checked_flag_bits(filter: &[sock_filter], flags: &[String]) -> Result<c_ulong, LoadError> {
+/// `notify` is [`has_notify_action`] of the filter.
+pub fn checked_flag_bits(
+    filter: &[sock_filter],
+    flags: &[String],
+    notify: bool,
+) -> Result<c_ulong, LoadError> {
     check_length(filter)?;
-    let notify = has_notify_action(filter);
     let bits = flag_bits(flags, notify)?;
     check_kernel_has(flags, notify)?;
     Ok(bits)
@@ -106,9 +102,9 @@ pub fn checked_flag_bits(filter: &[sock_filter], flags: &[String]) -> Result<c_u
 
 /// Whether some instruction of `filter` returns SECCOMP_RET_USER_NOTIF.
 pub fn has_notify_action(filter: &[sock_filter]) -> bool {
-    filter.iter().any(|insn| {
-        insn.code == BPF_RET_K && insn.k & RET_ACTION_FULL == libc::SECCOMP_RET_USER_NOTIF
-    })
+    filter
+        .iter()
+        .any(|insn| insn.code == RET_K && insn.k & RET_ACTION_FULL == libc::SECCOMP_RET_USER_NOTIF)
 }
 
 /// The `SECCOMP_FILTER_FLAG_*` bit of one OCI flag name.
@@ -272,7 +268,7 @@ mod tests {
 
     fn ret(k: u32) -> sock_filter {
         sock_filter {
-            code: BPF_RET_K,
+            code: RET_K,
             jt: 0,
             jf: 0,
             k,

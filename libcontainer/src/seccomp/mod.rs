@@ -290,10 +290,7 @@ pub fn action_value(
         // runtime MUST print an error and fail." (runc 1.1.5 ignores it.)
         return Err(SeccompError::ErrnoNotTaken {
             field: field.to_string(),
-            action: serde_json::to_value(action)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_else(|| format!("{action:?}")),
+            action: action.to_string(),
         });
     }
     Ok(match action {
