@@ -50,12 +50,12 @@ impl Config {
     pub fn load(bundle: &Path) -> Result<Config, ConfigError> {
         let bundle = std::path::absolute(bundle).map_err(|e| ConfigError::Read {
             path: bundle.to_path_buf(),
-            errno: io_errno(&e),
+            errno: crate::utils::io_errno(&e),
         })?;
         let path = bundle.join("config.json");
         let data = std::fs::read(&path).map_err(|e| ConfigError::Read {
             path: path.clone(),
-            errno: io_errno(&e),
+            errno: crate::utils::io_errno(&e),
         })?;
         let spec = parse(&path, &data)?;
         Self::from_spec(spec, bundle)
@@ -76,10 +76,6 @@ impl Config {
             seccomp,
         })
     }
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Parse with the JSON path of the field that failed in the error.
@@ -145,8 +141,12 @@ fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
         .as_ref()
         .ok_or_else(|| invalid("root", "missing"))?;
     let path = bundle.join(root.path());
-    let canonical = std::fs::canonicalize(&path)
-        .map_err(|e| invalid("root.path", format!("{}: {}", path.display(), io_errno(&e))))?;
+    let canonical = std::fs::canonicalize(&path).map_err(|e| {
+        invalid(
+            "root.path",
+            format!("{}: {}", path.display(), crate::utils::io_errno(&e)),
+        )
+    })?;
     if !canonical.is_dir() {
         return Err(invalid(
             "root.path",

@@ -96,7 +96,7 @@ fn read_only_mount(path: &std::ffi::CStr) -> Result<OwnedFd, ExeGuardError> {
 
 fn sealed_memfd() -> Result<OwnedFd, ExeGuardError> {
     let exe = std::fs::File::open("/proc/self/exe")
-        .map_err(|e| sys("open /proc/self/exe")(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        .map_err(|e| sys("open /proc/self/exe")(crate::utils::io_errno(&e)))?;
     // SAFETY: a NUL-terminated name and flags; returns a new fd or -1.
     let ret = unsafe {
         libc::memfd_create(

@@ -301,8 +301,10 @@ fn state_file(state_json: &[u8]) -> Result<OwnedFd, Errno> {
     const NAME: &CStr = c"rrun-hook-state";
     let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
     let mut file = std::fs::File::from(memfd_create(NAME, flags)?);
-    file.write_all(state_json).map_err(|e| errno_of(&e))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| errno_of(&e))?;
+    file.write_all(state_json)
+        .map_err(|e| crate::utils::io_errno(&e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| crate::utils::io_errno(&e))?;
     // The hook gets a read-write fd; the seals make the state read-only.
     let seals = SealFlag::F_SEAL_WRITE
         | SealFlag::F_SEAL_GROW
@@ -310,10 +312,6 @@ fn state_file(state_json: &[u8]) -> Result<OwnedFd, Errno> {
         | SealFlag::F_SEAL_SEAL;
     fcntl(file.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals))?;
     Ok(OwnedFd::from(file))
-}
-
-fn errno_of(err: &std::io::Error) -> Errno {
-    Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Best effort, when there is no pidfd: the pid is still our unreaped

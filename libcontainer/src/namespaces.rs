@@ -125,8 +125,7 @@ pub fn unshare_time(linux: Option<&Linux>) -> Result<(), NamespaceError> {
         ));
     }
     if !text.is_empty() {
-        std::fs::write(path, text)
-            .map_err(|e| sys("write", path)(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        std::fs::write(path, text).map_err(|e| sys("write", path)(crate::utils::io_errno(&e)))?;
     }
     Ok(())
 }
@@ -139,8 +138,7 @@ pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), NamespaceError> {
     ] {
         let path = PathBuf::from(format!("/proc/{pid}/{file}"));
         let text = format_map(maps.as_deref().unwrap_or_default());
-        std::fs::write(&path, text)
-            .map_err(|e| sys("write", &path)(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        std::fs::write(&path, text).map_err(|e| sys("write", &path)(crate::utils::io_errno(&e)))?;
     }
     Ok(())
 }

@@ -182,11 +182,7 @@ impl StateDir {
             errno,
         };
         if let Err(e) = std::fs::create_dir_all(root) {
-            return Err(sys(
-                "mkdir",
-                root,
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            ));
+            return Err(sys("mkdir", root, crate::utils::io_errno(&e)));
         }
         match nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o711)) {
             Ok(()) => {}
@@ -273,7 +269,7 @@ impl StateDir {
                 id: self.id.clone(),
                 op: "read",
                 path: path.clone(),
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                errno: crate::utils::io_errno(&e),
             },
         })?;
         serde_json::from_slice(&data).map_err(|e| StateError::Corrupt {
@@ -294,7 +290,7 @@ impl StateDir {
             id: self.id.clone(),
             op: "write",
             path,
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            errno: crate::utils::io_errno(&e),
         })
     }
 
@@ -324,7 +320,7 @@ impl StateDir {
             id: self.id.clone(),
             op: "remove",
             path: self.path.clone(),
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            errno: crate::utils::io_errno(&e),
         })
     }
 }

@@ -83,9 +83,8 @@ fn slave_path(master: &OwnedFd) -> Result<String, TerminalError> {
 fn bind_console(slave: &str) -> Result<(), TerminalError> {
     let console = PathBuf::from("/dev/console");
     if !console.exists() {
-        std::fs::File::create(&console).map_err(|e| {
-            sys("create", "/dev/console")(Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-        })?;
+        std::fs::File::create(&console)
+            .map_err(|e| sys("create", "/dev/console")(crate::utils::io_errno(&e)))?;
     }
     nix::mount::mount(
         Some(slave),

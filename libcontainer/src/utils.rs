@@ -257,6 +257,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// The errno of an io::Error from a system call (EIO when it carries none),
+/// for the errors that name it.
+pub fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
 /// Pointers to `strings` followed by a NULL: an `argv`/`envp` for execve
 /// or posix_spawn, valid while `strings` lives.
 pub fn null_terminated(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {

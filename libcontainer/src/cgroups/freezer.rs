@@ -306,7 +306,7 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> Fr
     move |e| FreezerError::Sys {
         op,
         path: path.to_path_buf(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        errno: crate::utils::io_errno(&e),
     }
 }
 

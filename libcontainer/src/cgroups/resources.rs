@@ -668,7 +668,7 @@ fn write(path: &Path, value: &str, field: &'static str) -> Result<(), ResourceEr
         field,
         path: path.to_path_buf(),
         value: value.to_string(),
-        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        errno: crate::utils::io_errno(&e),
     })
 }
 

@@ -241,7 +241,7 @@ fn read_opt(path: &Path) -> Result<Option<String>, StatsError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StatsError::Read {
             path: path.to_path_buf(),
-            errno: crate::container::io_errno(&e),
+            errno: crate::utils::io_errno(&e),
         }),
     }
 }

@@ -2,7 +2,7 @@
 //! `start`. The caller-side half of the process model in ARCHITECTURE.md.
 //! On any failure nothing is left: no init, no cgroup, no state directory.
 
-use super::{io_errno, ContainerError};
+use super::ContainerError;
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{Channel, Message};
 use crate::config::Config;
@@ -10,6 +10,7 @@ use crate::exe_guard::GuardedExe;
 use crate::init::entry::{CHANNEL_FD, STAGE_BOOTSTRAP, STAGE_ENV};
 use crate::init::{hook_runner, BootstrapConfig, FdLayout};
 use crate::state::{State, StateDir, Status};
+use crate::utils::io_errno;
 use crate::utils::{self, pidfd_send_signal, pidfd_wait_exit, process_start_time};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;

@@ -6,9 +6,10 @@
 //! on memory.events (its oom_kill counter). The watch ends when the init
 //! exits, seen through a pidfd.
 
-use super::{io_errno, ContainerError};
+use super::ContainerError;
 use crate::cgroups::stats::{self, Layout, Stats};
 use crate::state::{State, StateDir, Status};
+use crate::utils::io_errno;
 use crate::utils::{pidfd_open, process_start_time};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};

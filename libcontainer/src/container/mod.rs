@@ -75,7 +75,3 @@ impl ContainerError {
         }
     }
 }
-
-pub(crate) fn io_errno(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}

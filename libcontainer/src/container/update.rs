@@ -9,10 +9,11 @@
 //! shares/quota/period/realtime values, the blkio weight and the pids limit;
 //! kernel memory limits are ignored.
 
-use super::{io_errno, ContainerError};
+use super::ContainerError;
 use crate::cgroups::stats::Layout;
 use crate::cgroups::Cgroup;
 use crate::state::{State, StateDir, Status};
+use crate::utils::io_errno;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::path::{Path, PathBuf};

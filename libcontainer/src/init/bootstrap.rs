@@ -98,7 +98,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
 fn join_cgroups(join: &crate::cgroups::SelfJoin) -> Result<Option<OwnedFd>, InitError> {
     for tasks in &join.tasks {
         std::fs::write(tasks, "0").map_err(|e| {
-            let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            let errno = crate::utils::io_errno(&e);
             InitError::Protocol(format!("joining cgroup {}: {errno}", tasks.display()))
         })?;
     }

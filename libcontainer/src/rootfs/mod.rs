@@ -127,8 +127,9 @@ pub fn root_propagation(spec: &Spec) -> Result<Option<libc::c_ulong>, RootfsErro
 /// rootfsParentMountPrivate): make just that mount private.
 fn make_parent_mount_private(rootfs: &Path) -> Result<(), RootfsError> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| RootfsError::sys("read", "/proc/self/mountinfo", io_errno(&e)))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| {
+        RootfsError::sys("read", "/proc/self/mountinfo", crate::utils::io_errno(&e))
+    })?;
     let Some((mount_point, shared)) = containing_mount(&mountinfo, parent) else {
         return Ok(());
     };
@@ -153,10 +154,6 @@ fn containing_mount(mountinfo: &str, path: &Path) -> Option<(std::path::PathBuf,
                 .then(|| (mount_point.to_path_buf(), shared))
         })
         .max_by_key(|(mount_point, _)| mount_point.components().count())
-}
-
-fn io_errno(e: &std::io::Error) -> nix::errno::Errno {
-    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
 }
 
 /// Makes the rootfs the process's `/`: pivot_root(".", ".") then a lazy

@@ -284,13 +284,7 @@ pub fn bind_mount(
     options: &MountOptions,
 ) -> Result<(), RootfsError> {
     let source_is_dir = std::fs::metadata(source)
-        .map_err(|e| {
-            RootfsError::sys(
-                "stat bind source",
-                source,
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            )
-        })?
+        .map_err(|e| RootfsError::sys("stat bind source", source, crate::utils::io_errno(&e)))?
         .is_dir();
     let dir_mode = Mode::from_bits_truncate(DIR_MODE);
     let target = if source_is_dir {
@@ -671,9 +665,8 @@ mod cgroup {
     }
 
     fn read_proc(path: &str) -> Result<String, RootfsError> {
-        std::fs::read_to_string(path).map_err(|e| {
-            RootfsError::sys("read", path, Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-        })
+        std::fs::read_to_string(path)
+            .map_err(|e| RootfsError::sys("read", path, crate::utils::io_errno(&e)))
     }
 
     #[cfg(test)]

@@ -261,7 +261,7 @@ fn read_state(
             Err(e) => {
                 return Err(NotifyError::Agent {
                     op: "read",
-                    errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    errno: crate::utils::io_errno(&e),
                 })
             }
         };
