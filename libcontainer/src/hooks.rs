@@ -10,9 +10,10 @@
 //! waitid(P_PIDFD); on timeout it gets SIGKILL through the same pidfd, so a
 //! reused pid can never be hit.
 
+use crate::utils::{pidfd_open, pidfd_send_signal};
 use std::ffi::{CStr, CString};
 use std::io::{Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -322,17 +323,6 @@ fn kill_and_reap_pid(pid: libc::pid_t) {
     let _ = nix::sys::wait::waitpid(pid, None);
 }
 
-fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd (O_CLOEXEC is implied for
-    // pidfds) and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
-}
-
 /// Waits for the hook's exit, event-driven: poll() on the pidfd (readable
 /// when the process exits) with the time left, then waitid reaps it.
 fn wait(pidfd: &OwnedFd, timeout: Option<Duration>) -> Result<Outcome, Errno> {
@@ -369,20 +359,9 @@ fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
 }
 
 fn kill(pidfd: &OwnedFd) -> Result<(), Errno> {
-    // SAFETY: pidfd_send_signal takes our pidfd, a signal number, a null
-    // siginfo (meaning "as kill(2)") and flags 0.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    match Errno::result(ret) {
+    match pidfd_send_signal(pidfd, libc::SIGKILL) {
         // ESRCH: it exited on its own meanwhile; reap() will collect it.
-        Ok(_) | Err(Errno::ESRCH) => Ok(()),
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
         Err(errno) => Err(errno),
     }
 }

@@ -12,7 +12,7 @@
 use super::{CgroupError, CGROUP_ROOT};
 use nix::errno::Errno;
 use std::os::fd::AsFd;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const V1_STATE: &str = "freezer.state";
@@ -80,14 +80,10 @@ pub enum Freezer {
 /// The freezer of the container cgroup `path` (as in `linux.cgroupsPath`
 /// resolved: relative to every hierarchy's root).
 pub fn freezer_for(path: &Path) -> Result<Freezer, FreezerError> {
-    if path.components().any(|c| c == Component::ParentDir)
-        || !path.components().any(|c| matches!(c, Component::Normal(_)))
-    {
-        return Err(FreezerError::BadPath {
-            path: path.to_path_buf(),
-        });
-    }
-    let rel = path.strip_prefix("/").unwrap_or(path);
+    let rel = super::relative_dir(path).map_err(|_| FreezerError::BadPath {
+        path: path.to_path_buf(),
+    })?;
+    let rel = rel.as_path();
     Ok(match mounts() {
         Mounts {
             v1: Some(v1),

@@ -161,21 +161,26 @@ fn own_v1_cgroup() -> PathBuf {
     PathBuf::from("/")
 }
 
+/// The cgroup's directory relative to each hierarchy's root, for a path
+/// [`resolve`] gave: a systemd `slice:prefix:name` path is converted to
+/// the directory systemd makes for it.
+pub(crate) fn relative_dir(path: &Path) -> Result<PathBuf, CgroupError> {
+    let dir = if is_systemd_form(path) {
+        systemd::convert(path.to_str().unwrap_or_default(), "")?.dir
+    } else {
+        check_path(path)?;
+        path.to_path_buf()
+    };
+    Ok(dir.strip_prefix("/").map(Path::to_path_buf).unwrap_or(dir))
+}
+
 /// Whether the cgroup directory exists already (then rrun did not create
 /// it and will not remove it).
 pub fn exists(path: &Path) -> bool {
-    if is_systemd_form(path) {
-        return path
-            .to_str()
-            .and_then(|p| systemd::convert(p, "").ok())
-            .is_some_and(|p| {
-                Path::new(CGROUP_ROOT)
-                    .join(p.dir.strip_prefix("/").unwrap_or(&p.dir))
-                    .is_dir()
-            });
-    }
-    let rel = path.strip_prefix("/").unwrap_or(path);
-    if is_unified() {
+    let Ok(rel) = relative_dir(path) else {
+        return false;
+    };
+    if is_unified() || is_systemd_form(path) {
         return Path::new(CGROUP_ROOT).join(rel).is_dir();
     }
     PROBE_HIERARCHIES
@@ -477,6 +482,19 @@ fn join_unified(dir: &Path, pid: i32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_systemd_path_is_found_where_systemd_puts_it() {
+        let rel = relative_dir(Path::new("system.slice:docker:abc")).unwrap();
+        assert_eq!(rel, Path::new("system.slice/docker-abc.scope"));
+        let freezer = freezer::freezer_for(Path::new("system.slice:docker:abc")).unwrap();
+        let dir = match freezer {
+            freezer::Freezer::V1(dir) | freezer::Freezer::V2(dir) => dir,
+        };
+        assert!(dir.ends_with("system.slice/docker-abc.scope"), "{dir:?}");
+        assert_eq!(relative_dir(Path::new("/a/b")).unwrap(), Path::new("a/b"));
+        assert!(relative_dir(Path::new("/a/../b")).is_err());
+    }
 
     fn spec_with(path: Option<&str>) -> Spec {
         let mut spec = Spec::default();

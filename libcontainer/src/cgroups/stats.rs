@@ -199,7 +199,8 @@ impl Layout {
     /// The directories of the cgroup at `path` (relative to each
     /// hierarchy's root) on this host.
     pub fn of(path: &Path) -> Layout {
-        let rel = path.strip_prefix("/").unwrap_or(path);
+        let rel = super::relative_dir(path).unwrap_or_default();
+        let rel = rel.as_path();
         if matches!(
             libcgroups::common::get_cgroup_setup(),
             Ok(CgroupSetup::Unified)
