@@ -181,17 +181,14 @@ fn index_of(cap: Capability) -> u32 {
     }
 }
 
-/// Every capability number the kernel knows: PR_CAPBSET_READ says EINVAL
-/// past cap_last_cap. Reading it this way needs no /proc.
-fn known_capabilities() -> impl Iterator<Item = u32> {
-    (0..64).map_while(|cap| in_bounding_set(cap).map(|_| cap))
-}
-
-/// The runtime's own bounding set as a bit mask.
+/// The runtime's own bounding set as a bit mask, in one pass over the
+/// capability numbers: PR_CAPBSET_READ says EINVAL past cap_last_cap, so
+/// capabilities newer than this code are included and no /proc is read.
 fn bounding_set() -> u64 {
-    known_capabilities()
-        .filter(|cap| in_bounding_set(*cap) == Some(true))
-        .fold(0, |mask, cap| mask | (1u64 << cap))
+    (0..64)
+        .map_while(|cap| in_bounding_set(cap).map(|held| (cap, held)))
+        .filter(|(_, held)| *held)
+        .fold(0, |mask, (cap, _)| mask | (1u64 << cap))
 }
 
 fn in_bounding_set(cap: u32) -> Option<bool> {
@@ -202,7 +199,8 @@ fn in_bounding_set(cap: u32) -> Option<bool> {
 }
 
 fn drop_bounding(to_drop: u64) -> Result<(), CapabilitiesError> {
-    for cap in known_capabilities().filter(|cap| to_drop & (1u64 << cap) != 0) {
+    // `to_drop` is a subset of the bounding set, so every bit is a known cap.
+    for cap in (0..64u32).filter(|cap| to_drop & (1u64 << cap) != 0) {
         // SAFETY: PR_CAPBSET_DROP takes an integer and only changes our own
         // credentials.
         let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };

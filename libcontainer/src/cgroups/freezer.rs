@@ -117,14 +117,20 @@ struct Mounts {
 
 fn mounts() -> &'static Mounts {
     static MOUNTS: OnceLock<Mounts> = OnceLock::new();
-    MOUNTS.get_or_init(|| {
-        use libcgroups::common::{get_cgroup_setup, CgroupSetup};
-        use libcgroups::v1::{util::get_subsystem_mount_point, ControllerType};
-        Mounts {
-            v1: get_subsystem_mount_point(&ControllerType::Freezer).ok(),
-            v2: libcgroups::v2::util::get_unified_mount_point().ok(),
-            unified: matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)),
-        }
+    // One mountinfo read of our own (libcgroups' lookups open a hardened
+    // procfs handle and parse mountinfo once per question): `state` and
+    // `list` come through here.
+    MOUNTS.get_or_init(|| match super::resources::Host::probe() {
+        Ok(host) => Mounts {
+            v1: host.v1.get("freezer").cloned(),
+            unified: matches!(host.setup, libcgroups::common::CgroupSetup::Unified),
+            v2: host.unified,
+        },
+        Err(_) => Mounts {
+            v1: None,
+            v2: None,
+            unified: false,
+        },
     })
 }
 

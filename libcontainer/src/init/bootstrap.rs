@@ -53,14 +53,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     // and the caller has been told about it.
     let (maps_done_r, maps_done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     let mut clone_flags = plan.clone_flags;
-    if config
-        .cgroup_join
-        .as_ref()
-        .is_some_and(|j| j.clones_into_cgroup())
-    {
-        // A cgroup namespace made by clone would be rooted at our own
-        // cgroup2 directory, not the one the init is born in: the init
-        // unshares it itself (container::main), as runc's init does.
+    if config.unshares_cgroupns_late(&plan) {
         clone_flags.remove(nix::sched::CloneFlags::CLONE_NEWCGROUP);
     }
     let flags = clone_flags.bits() as u64 | libc::CLONE_PARENT as u64;

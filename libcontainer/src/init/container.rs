@@ -86,13 +86,8 @@ fn build(
     if plan.in_user_ns() {
         become_root_of_user_ns()?;
     }
-    let cloned_into_cgroup = config
-        .cgroup_join
-        .as_ref()
-        .is_some_and(|join| join.clones_into_cgroup());
-    if plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP) && cloned_into_cgroup {
-        // The bootstrap left it out of clone3 (CLONE_INTO_CGROUP): now
-        // that we are in our cgroups, it is rooted at them.
+    if config.unshares_cgroupns_late(plan) {
+        // Left out of clone3 by the bootstrap: rooted at our cgroups now.
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(sys("unshare(CLONE_NEWCGROUP)"))?;
     }

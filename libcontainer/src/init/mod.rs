@@ -55,6 +55,22 @@ pub struct FdLayout {
     pub preserved: usize,
 }
 
+impl BootstrapConfig {
+    /// Whether a new cgroup namespace is left out of clone3 and unshared by
+    /// the init once born: when the init is cloned into its cgroup2
+    /// directory, a namespace made by clone would be rooted at the
+    /// bootstrap's cgroup instead of the container's (as runc's init, the
+    /// init unshares it itself).
+    pub(crate) fn unshares_cgroupns_late(&self, plan: &crate::namespaces::Plan) -> bool {
+        plan.clone_flags
+            .contains(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            && self
+                .cgroup_join
+                .as_ref()
+                .is_some_and(|join| join.clones_into_cgroup())
+    }
+}
+
 /// Errors of the bootstrap and init stages; sent to the caller as text.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
