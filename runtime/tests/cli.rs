@@ -83,17 +83,6 @@ impl Bundle {
             .unwrap_or(0)
     }
 
-    fn cgroup_exists(&self) -> bool {
-        ["pids", "memory", "cpu", "devices", "freezer"]
-            .iter()
-            .any(|h| {
-                Path::new("/sys/fs/cgroup")
-                    .join(h)
-                    .join(&self.cgroup[1..])
-                    .exists()
-            })
-    }
-
     fn mounts_left(&self) -> bool {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         mountinfo.contains(self.dir.to_str().unwrap())
@@ -102,25 +91,14 @@ impl Bundle {
     /// Nothing of any container of this bundle remains.
     fn assert_clean(&self, what: &str) {
         assert_eq!(self.state_dirs(), 0, "{what}: a state directory was left");
-        assert!(
-            !self.cgroup_exists(),
-            "{what}: cgroup {} was left",
-            self.cgroup
-        );
+        assert_no_cgroup(&self.cgroup, what);
         assert!(!self.mounts_left(), "{what}: a mount was left");
     }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        for entry in std::fs::read_dir(&self.root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let id = entry.file_name();
-            let _ = self.rrun(&["delete", "--force", id.to_str().unwrap()]);
-        }
+        delete_every_container(RRUN, &self.root);
         // Containers a test made with runc as the oracle, even if it failed.
         delete_every_container("runc", &self.dir.join("runc-state"));
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -178,7 +156,9 @@ fn lifecycle_walks_created_running_stopped_gone() {
     assert_eq!(state["status"], "created");
     let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(state["pid"], pid);
-    assert!(b.cgroup_exists());
+    assert!(Path::new("/sys/fs/cgroup/pids")
+        .join(&b.cgroup[1..])
+        .exists());
 
     assert!(b.rrun(&["start", "lc"]).status.success());
     assert_eq!(state_of(&b, "lc")["status"], "running");
@@ -261,11 +241,8 @@ fn state_fields_match_runc_for_the_same_bundle() {
                 .unwrap();
         config["linux"]["cgroupsPath"] = json!(format!("{}-runc", b.cgroup));
         b.write_config(&config);
-        assert!(
-            runc(&runc_args).status.success(),
-            "runc {phase}: {}",
-            stderr(&runc(&["state", "y"]))
-        );
+        let out = runc(&runc_args);
+        assert!(out.status.success(), "runc {phase}: {}", stderr(&out));
         config["linux"]["cgroupsPath"] = json!(b.cgroup);
         b.write_config(&config);
         let ours = state_of(&b, "x");

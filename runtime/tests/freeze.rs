@@ -18,10 +18,6 @@ const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
 const DEATH_BOUND_MS: i32 = 10_000;
 const BUSY_LOOP: &[&str] = &["sh", "-c", "while :; do :; done"];
 /// The cgroup hierarchies a container of these tests has a directory in.
-const HIERARCHIES: &[&str] = &[
-    "pids", "memory", "cpu", "cpuacct", "devices", "freezer", "unified",
-];
-
 /// A busybox bundle, a state root and a cgroup path of the test's own.
 struct Bundle {
     dir: PathBuf,
@@ -156,14 +152,6 @@ impl Bundle {
             .join(&self.cgroup[1..])
     }
 
-    fn cgroup_left(&self) -> Vec<String> {
-        HIERARCHIES
-            .iter()
-            .filter(|h| self.cgroup_dir(h).exists())
-            .map(|h| h.to_string())
-            .collect()
-    }
-
     fn cpu_usage(&self) -> u64 {
         let path = self.cgroup_dir("cpuacct").join("cpuacct.usage");
         std::fs::read_to_string(&path)
@@ -189,20 +177,8 @@ impl Drop for Bundle {
                 .join("freezer.state");
             let _ = std::fs::write(state, "THAWED");
         }
-        for entry in std::fs::read_dir(&self.root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = self.rrun(&["delete", "--force", entry.file_name().to_str().unwrap()]);
-        }
-        for entry in std::fs::read_dir(self.runc_root())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = self.runc(&["delete", "--force", entry.file_name().to_str().unwrap()]);
-        }
+        delete_every_container(RRUN, &self.root);
+        delete_every_container("runc", &self.runc_root());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -249,7 +225,7 @@ fn pause_stops_a_busy_loop_and_resume_restarts_it() {
 
     let out = b.rrun(&["delete", "--force", "busy"]);
     assert!(out.status.success(), "delete: {}", stderr(&out));
-    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
+    assert_no_cgroup(&b.cgroup, "after delete");
 }
 
 /// What refuses while paused, in runc's words; pause and resume refuse the
@@ -404,7 +380,7 @@ fn kill_all_kills_every_process_of_the_container() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     b.refused(&["kill", "ka", "KILL"], "container not running");
     assert!(b.rrun(&["delete", "ka"]).status.success());
-    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
+    assert_no_cgroup(&b.cgroup, "after delete");
 }
 
 /// `delete --force` of a frozen container with several processes (no pid
@@ -424,11 +400,7 @@ fn delete_force_removes_a_paused_container() {
     let out = b.rrun(&["delete", "--force", "dp"]);
     assert!(out.status.success(), "delete --force: {}", stderr(&out));
     assert_eq!(b.state_dirs(), 0, "a state directory was left");
-    assert!(
-        b.cgroup_left().is_empty(),
-        "cgroup left in {:?}",
-        b.cgroup_left()
-    );
+    assert_no_cgroup(&b.cgroup, "after delete");
     for (pid, fd) in pids.iter().zip(&pidfds) {
         assert!(pidfd_wait_exit(fd, 0).unwrap(), "pid {pid} still runs");
     }
@@ -449,5 +421,5 @@ fn kill_of_a_paused_container_with_sigkill_lands() {
     );
     assert_eq!(b.status("kp"), "stopped");
     assert!(b.rrun(&["delete", "kp"]).status.success());
-    assert!(b.cgroup_left().is_empty(), "{:?}", b.cgroup_left());
+    assert_no_cgroup(&b.cgroup, "after delete");
 }

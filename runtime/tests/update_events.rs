@@ -166,20 +166,8 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        for entry in std::fs::read_dir(&self.root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = self.rrun(&["delete", "--force", entry.file_name().to_str().unwrap()]);
-        }
-        for entry in std::fs::read_dir(&self.runc_root)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let _ = self.runc(&["delete", "--force", entry.file_name().to_str().unwrap()]);
-        }
+        delete_every_container(RRUN, &self.root);
+        delete_every_container("runc", &self.runc_root);
         // Only the cgroups this test named, and only once empty.
         for p in self.cgroups_left() {
             let _ = std::fs::remove_dir(p);
