@@ -5,6 +5,8 @@
 //! through its exit status and a pipe; the parent then checks that nothing of
 //! the bundle is mounted in the host namespace and removes the temp dir.
 
+mod common;
+
 use libcontainer::rootfs::{self, RootfsContext};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
@@ -77,37 +79,9 @@ const PLAIN: Options = Options {
 /// Runs `body` in a forked child; its `Err` (or a panic) fails the test
 /// with the child's message.
 fn in_child(body: impl FnOnce() -> Result<(), String>) {
-    let (report_read, report_write) = pipe();
-    // SAFETY: the child only runs this test's code (which does not rely on
-    // other threads of the harness) and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", Errno::last());
-    if pid == 0 {
-        drop(report_read);
-        let (code, message) = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-            Ok(Ok(())) => (0, String::new()),
-            Ok(Err(message)) => (1, message),
-            Err(_) => (2, "child panicked".to_string()),
-        };
-        let mut report = fs::File::from(report_write);
-        let _ = report.write_all(message.as_bytes());
-        drop(report);
-        // SAFETY: leaving the forked child without running the harness's
-        // atexit handlers or destructors.
-        unsafe { libc::_exit(code) };
+    if let Err(message) = common::in_child(|| body().map(|()| String::new())) {
+        panic!("child: {message}");
     }
-    drop(report_write);
-    let mut message = String::new();
-    fs::File::from(report_read)
-        .read_to_string(&mut message)
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(pid);
-    let status = nix::sys::wait::waitpid(pid, None).unwrap();
-    assert_eq!(
-        status,
-        nix::sys::wait::WaitStatus::Exited(pid, 0),
-        "child: {message}"
-    );
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
