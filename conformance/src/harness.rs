@@ -83,6 +83,17 @@ impl Output {
     pub fn stdout_now(&self) -> String {
         fs::read_to_string(&self.stdout_path).unwrap_or_default()
     }
+
+    /// The checker's report, once the container has written it to this
+    /// call's stdout (a bounded wait, never an assertion on time).
+    pub fn wait_report(&self) -> Result<Value, String> {
+        let mut report = Err(String::new());
+        wait_until(Duration::from_secs(20), || {
+            report = parse_report(&self.stdout_now());
+            report.is_ok()
+        });
+        report.map_err(|e| format!("no report from inside: {e}"))
+    }
 }
 
 /// Options of one CLI call beyond its arguments.

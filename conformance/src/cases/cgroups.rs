@@ -10,7 +10,7 @@
 //! still answers "not implemented yet".
 
 use crate::ensure;
-use crate::harness::{cgroup_dirs, ctx, parse_report, wait_until, CaseResult, Env, Outcome};
+use crate::harness::{ctx, wait_until, CaseResult, Env, Outcome};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -114,12 +114,7 @@ fn resources_case(env: &Env, resources: Value, expects: &[Expect]) -> CaseResult
         );
     }
     env.start(&id)?;
-    let mut report = Err(String::new());
-    wait_until(Duration::from_secs(20), || {
-        report = parse_report(&created.stdout_now());
-        report.is_ok()
-    });
-    let r = report.map_err(|e| format!("no report from inside: {e}"))?;
+    let r = created.wait_report()?;
     for e in expects {
         let key = format!("/sys/fs/cgroup/{}/{}", e.controller, e.file);
         let text = r["files"][&key].as_str().unwrap_or("");
@@ -146,18 +141,7 @@ fn refused_case(env: &Env, resources: Value, what: &str) -> CaseResult {
         "create with {what} succeeded on a host without it"
     );
     env.note(format!("{}: {}", env.runtime.name, out.error_text()));
-    ensure!(
-        !env.root.join(&id).exists(),
-        "state dir left after the refused create"
-    );
-    let left: Vec<_> = cgroup_dirs(&env.cgroups_path(&id))
-        .into_iter()
-        .filter(|d| d.exists())
-        .collect();
-    ensure!(
-        left.is_empty(),
-        "cgroups left after the refused create: {left:?}"
-    );
+    super::errors::nothing_left(env, &b, &id)?;
     Ok(Outcome::Pass)
 }
 
@@ -406,12 +390,7 @@ pub fn devices(env: &Env) -> CaseResult {
         "devices.list allows all: {list:?}"
     );
     env.start(&id)?;
-    let mut report = Err(String::new());
-    wait_until(Duration::from_secs(20), || {
-        report = parse_report(&created.stdout_now());
-        report.is_ok()
-    });
-    let r = report.map_err(|e| format!("no report from inside: {e}"))?;
+    let r = created.wait_report()?;
     let probe = &r["paths"]["/dev/loop-control"];
     ensure!(
         probe["exists"] == json!(true) && probe["read_errno"] != json!(1),

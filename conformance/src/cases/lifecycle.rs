@@ -204,14 +204,14 @@ pub fn state_fields(env: &Env) -> CaseResult {
         .into_iter()
         .map(|d| d.join("cgroup.procs"))
         .find(|p| p.exists());
-    if let Some(procs) = procs_file {
-        let text = fs::read_to_string(&procs).unwrap_or_default();
-        ensure!(
-            text.lines().any(|l| l == pid_str),
-            "state pid {pid} not in {}",
-            procs.display()
-        );
-    }
+    let procs =
+        procs_file.ok_or_else(|| format!("no cgroup directory for {}", env.cgroups_path(&id)))?;
+    let text = fs::read_to_string(&procs).unwrap_or_default();
+    ensure!(
+        text.lines().any(|l| l == pid_str),
+        "state pid {pid} not in {}",
+        procs.display()
+    );
     // The oracle gets its own cgroup: the bundle is the same, the config
     // change cannot affect the container created above.
     let oracle_id = env.id("oracle");

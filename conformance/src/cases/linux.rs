@@ -3,9 +3,7 @@
 //! config.md mounts.
 
 use crate::ensure;
-use crate::harness::{
-    cgroup_dirs, ctx, ns_inode, parse_report, pid_alive, wait_until, CaseResult, Env, Outcome,
-};
+use crate::harness::{cgroup_dirs, ctx, ns_inode, pid_alive, wait_until, CaseResult, Env, Outcome};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -603,12 +601,7 @@ pub fn cgroup_resources(env: &Env) -> CaseResult {
             host(ctrl, "cgroup.procs").display()
         );
     }
-    let mut report = Err(String::new());
-    wait_until(Duration::from_secs(20), || {
-        report = parse_report(&created.stdout_now());
-        report.is_ok()
-    });
-    let r = report.map_err(|e| format!("no report from inside: {e}"))?;
+    let r = created.wait_report()?;
     let inside_mem = r["files"]["/sys/fs/cgroup/memory/memory.limit_in_bytes"]
         .as_str()
         .unwrap_or("")
