@@ -162,7 +162,34 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     validate_process(spec)?;
     validate_mounts(spec)?;
     validate_linux(spec)?;
+    validate_hostnames(spec)?;
     Ok(())
+}
+
+/// A hostname or domainname needs a uts namespace of the container's own
+/// (new or joined): checked here, before any hook or mount has run.
+fn validate_hostnames(spec: &Spec) -> Result<(), ConfigError> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let field = if set(spec.hostname()) {
+        "hostname"
+    } else if set(spec.domainname()) {
+        "domainname"
+    } else {
+        return Ok(());
+    };
+    let uts = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Uts));
+    if uts {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "setting it needs a uts namespace in linux.namespaces",
+        ))
+    }
 }
 
 fn validate_version(version: &str) -> Result<(), ConfigError> {
@@ -399,6 +426,21 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_hostname_without_a_uts_namespace_is_refused_before_anything_runs() {
+        let json = spec_json(r#"{"namespaces":[{"type":"mount"}]}"#).replacen(
+            '{',
+            r#"{"hostname":"h","#,
+            1,
+        );
+        let spec = parse(Path::new("c"), json.as_bytes()).unwrap();
+        let err = validate(&spec).unwrap_err().to_string();
+        assert!(err.starts_with("hostname: "), "{err}");
+        let json =
+            spec_json(r#"{"namespaces":[{"type":"uts"}]}"#).replacen('{', r#"{"hostname":"h","#, 1);
+        assert!(validate(&parse(Path::new("c"), json.as_bytes()).unwrap()).is_ok());
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn build(
         })?;
         terminal::setup_console(socket, process)?;
     }
-    set_hostnames(spec, plan)?;
+    set_hostnames(spec)?;
     sysctl::apply(spec)?;
     rootfs::finalize(&ctx)?;
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
@@ -259,16 +259,10 @@ fn run_hooks(list: Option<&[Hook]>, state: &str, phase: &str) -> Result<(), Init
     }
 }
 
-fn set_hostnames(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<(), InitError> {
-    let own_uts = plan.clone_flags.contains(CloneFlags::CLONE_NEWUTS)
-        || plan.joins(oci_spec::runtime::LinuxNamespaceType::Uts);
+/// config::validate made sure a uts namespace of our own is there.
+fn set_hostnames(spec: &oci_spec::runtime::Spec) -> Result<(), InitError> {
     let hostname = spec.hostname().as_deref().filter(|h| !h.is_empty());
     let domainname = spec.domainname().as_deref().filter(|h| !h.is_empty());
-    if (hostname.is_some() || domainname.is_some()) && !own_uts {
-        return Err(InitError::Protocol(
-            "hostname/domainname: setting them needs a uts namespace in linux.namespaces".into(),
-        ));
-    }
     if let Some(name) = hostname {
         nix::unistd::sethostname(name).map_err(sys("sethostname"))?;
     }
