@@ -160,6 +160,9 @@ pub enum Message {
     /// `linux.seccomp.listenerPath`: the container process state to send
     /// on it with the notify fd (only for a profile with NOTIFY rules).
     SeccompAgent { process_state: String },
+    /// bootstrap or init → caller: a warning to log (the init has no log
+    /// of its own); sent before Ready or Error.
+    Warning { message: String },
     /// init → caller: set up, waiting for `start`.
     Ready,
     /// any → caller: setup failed.

@@ -23,6 +23,8 @@ pub enum ConfigError {
     Unsupported { field: String, why: String },
     #[error(transparent)]
     Seccomp(#[from] FilterError),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::NamespaceError),
 }
 
 fn invalid(field: impl Into<String>, why: impl Into<String>) -> ConfigError {
@@ -43,6 +45,10 @@ pub struct Config {
     /// `linux.seccomp`, compiled for this host and checked against its
     /// kernel.
     pub seccomp: Option<Filter>,
+    /// The container has no mount namespace of its own (see
+    /// [`crate::namespaces::shares_callers_mounts`]): its rootfs is entered
+    /// with chroot, and nothing is mounted.
+    pub shares_mounts: bool,
 }
 
 impl Config {
@@ -64,6 +70,10 @@ impl Config {
     /// Validate a spec that an embedder built or parsed itself.
     pub fn from_spec(spec: Spec, bundle: PathBuf) -> Result<Config, ConfigError> {
         validate(&spec)?;
+        let shares_mounts = crate::namespaces::shares_callers_mounts(&spec)?;
+        if shares_mounts {
+            validate_without_mount_namespace(&spec)?;
+        }
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             Some(profile) => Some(Filter::new(profile)?),
             None => None,
@@ -74,6 +84,7 @@ impl Config {
             bundle,
             rootfs,
             seccomp,
+            shares_mounts,
         })
     }
 }
@@ -190,6 +201,48 @@ fn validate_hostnames(spec: &Spec) -> Result<(), ConfigError> {
             "setting it needs a uts namespace in linux.namespaces",
         ))
     }
+}
+
+/// Without a mount namespace of its own, the container's mounts would be
+/// the caller's (the host's): every field that asks rrun to mount something
+/// is refused, naming it, rather than done on the host or ignored. runc
+/// refuses maskedPaths and readonlyPaths there too.
+fn validate_without_mount_namespace(spec: &Spec) -> Result<(), ConfigError> {
+    const WHY: &str = "needs a mount namespace of the container's own, and linux.namespaces \
+        has none (rrun never mounts in the caller's mount namespace)";
+    if let Some((i, m)) = spec.mounts().iter().flatten().enumerate().next() {
+        return Err(invalid(
+            format!("mounts[{i}]"),
+            format!("{}: {WHY}", m.destination().display()),
+        ));
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        return Err(invalid("root.readonly", WHY));
+    }
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let non_empty = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
+    for (field, set) in [
+        (
+            "linux.devices",
+            linux.devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        ("linux.maskedPaths", non_empty(linux.masked_paths())),
+        ("linux.readonlyPaths", non_empty(linux.readonly_paths())),
+        (
+            "linux.rootfsPropagation",
+            linux
+                .rootfs_propagation()
+                .as_deref()
+                .is_some_and(|p| !p.is_empty()),
+        ),
+    ] {
+        if set {
+            return Err(invalid(field, WHY));
+        }
+    }
+    Ok(())
 }
 
 fn validate_version(version: &str) -> Result<(), ConfigError> {

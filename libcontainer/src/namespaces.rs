@@ -107,6 +107,35 @@ impl Plan {
     }
 }
 
+/// Whether the container shares the caller's mount namespace: no `mount`
+/// entry in `linux.namespaces`, or one whose path is the caller's own
+/// mount namespace or that of pid 1 (the host's). Such a container gets no
+/// mount, no pivot_root and no propagation change of rrun's: those would
+/// land in a mount namespace rrun did not make for it (the host's `/`).
+pub fn shares_callers_mounts(spec: &Spec) -> Result<bool, NamespaceError> {
+    let mount = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|list| list.iter().find(|ns| ns.typ() == LinuxNamespaceType::Mount));
+    let Some(mount) = mount else {
+        return Ok(true);
+    };
+    let Some(path) = mount.path() else {
+        return Ok(false);
+    };
+    let joined = ns_identity(path)?;
+    Ok(["/proc/self/ns/mnt", "/proc/1/ns/mnt"]
+        .iter()
+        .any(|own| ns_identity(Path::new(own)).is_ok_and(|id| id == joined)))
+}
+
+/// A namespace file's (device, inode): equal for the same namespace.
+fn ns_identity(path: &Path) -> Result<(u64, u64), NamespaceError> {
+    let st = nix::sys::stat::stat(path).map_err(sys("stat", path))?;
+    Ok((st.st_dev, st.st_ino))
+}
+
 /// Make a new time namespace for our future children and set its offsets;
 /// offsets can only be written before any process is in it.
 pub fn unshare_time(linux: Option<&Linux>) -> Result<(), NamespaceError> {

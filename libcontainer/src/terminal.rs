@@ -32,8 +32,13 @@ fn sys<'a>(op: &'static str, path: &'a str) -> impl Fn(Errno) -> TerminalError +
 }
 
 /// Runs in the init after pivot_root. `socket` is the connected
-/// `--console-socket`.
-pub fn setup_console(socket: &OwnedFd, process: &Process) -> Result<(), TerminalError> {
+/// `--console-socket`. `bind_dev_console` is false for a container without
+/// a mount namespace of its own (its /dev is the caller's to leave alone).
+pub fn setup_console(
+    socket: &OwnedFd,
+    process: &Process,
+    bind_dev_console: bool,
+) -> Result<(), TerminalError> {
     let master = open_master()?;
     let slave_path = slave_path(&master)?;
     if let Some(size) = process.console_size() {
@@ -48,7 +53,9 @@ pub fn setup_console(socket: &OwnedFd, process: &Process) -> Result<(), Terminal
             return Err(sys("TIOCSWINSZ", "/dev/ptmx")(Errno::last()));
         }
     }
-    bind_console(&slave_path)?;
+    if bind_dev_console {
+        bind_console(&slave_path)?;
+    }
     send_master(socket, &master)?;
     drop(master);
     make_controlling_stdio(&slave_path)

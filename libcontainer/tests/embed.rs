@@ -7,6 +7,9 @@
 //! `harness = false`: the container helpers re-execute this binary, so
 //! `main` must call the library's entry point before anything else.
 
+#[path = "common/isolate.rs"]
+mod isolate;
+
 use libcontainer::container::{self, CreateOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::exe_guard::GuardedExe;
 use crate::init::entry::{CHANNEL_FD, STAGE_BOOTSTRAP, STAGE_ENV};
 use crate::init::{hook_runner, BootstrapConfig, FdLayout};
-use crate::state::{State, StateDir, Status};
+use crate::state::{Owned, State, StateDir, Status};
 use crate::utils::io_errno;
 use crate::utils::{self, pidfd_send_signal, pidfd_wait_exit, process_start_time};
 use nix::fcntl::OFlag;
@@ -111,6 +111,14 @@ fn create_in(
     let console = console_socket(opts, config)?;
 
     let cgroup_created = !cgroups::exists(cgroup_path);
+    let mut owned = Owned {
+        cgroup_path: cgroup_path.to_path_buf(),
+        cgroup_created,
+        systemd_cgroup: opts.systemd_cgroup,
+        pid: 0,
+        init_start_time: 0,
+    };
+    dir.save_owned(&owned)?;
 
     let (ours, theirs) = Channel::pair()?;
     let mut bootstrap = spawn_bootstrap(id, &theirs)?;
@@ -142,6 +150,7 @@ fn create_in(
         bundle: config.bundle.clone(),
         rootfs: config.rootfs.clone(),
         no_pivot: opts.no_pivot,
+        shares_mounts: config.shares_mounts,
         no_new_keyring: opts.no_new_keyring,
         cgroup_join,
         seccomp: config.seccomp.clone(),
@@ -165,6 +174,9 @@ fn create_in(
             "container init {pid}: cannot read /proc/{pid}/stat"
         ))
     })?;
+    owned.pid = pid;
+    owned.init_start_time = start_time;
+    dir.save_owned(&owned)?;
 
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),
@@ -355,6 +367,9 @@ fn serve_init(chan: &Channel, config: &Config, state: &State) -> Result<(), Cont
     loop {
         match chan.recv::<Message>() {
             Ok((Message::Ready, _)) => return Ok(()),
+            Ok((Message::Warning { message }, _)) => {
+                tracing::warn!("container {}: {message}", state.id)
+            }
             Ok((Message::RunCreateRuntimeHooks, _)) => {
                 let json = state.hook_json(Status::Creating);
                 if let Some(hooks) = config.spec.hooks() {

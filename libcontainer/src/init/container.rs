@@ -45,6 +45,7 @@ pub fn main(chan: &Channel, config: BootstrapConfig, fds: Vec<OwnedFd>, plan: Pl
     let ready = match build(chan, &config, fds, &plan) {
         Ok(ready) => ready,
         Err(e) => {
+            let _ = send_warnings(chan);
             let message = format!("container init: {e}");
             let _ = chan.send(&Message::Error { message }, &[]);
             std::process::exit(1)
@@ -102,7 +103,9 @@ fn build(
         in_cgroup_ns: plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP),
         no_pivot: config.no_pivot,
     };
-    rootfs::prepare(&ctx)?;
+    if !config.shares_mounts {
+        rootfs::prepare(&ctx)?;
+    }
     let state = exchange_state_for_hooks(chan, spec)?;
     let spec_hooks = spec.hooks().as_ref();
     run_hooks(
@@ -110,16 +113,15 @@ fn build(
         &state,
         "createContainer",
     )?;
-    rootfs::pivot(&ctx)?;
-    if process.terminal() == Some(true) {
-        let socket = fds.console_socket.as_ref().ok_or_else(|| {
-            InitError::Protocol("process.terminal is set but no --console-socket was given".into())
-        })?;
-        terminal::setup_console(socket, process)?;
+    if config.shares_mounts {
+        enter_shared_root(&ctx, &fds, process)?;
+    } else {
+        rootfs::pivot(&ctx)?;
+        setup_console(&fds, process, true)?;
+        set_hostnames(spec)?;
+        sysctl::apply(spec)?;
+        rootfs::finalize(&ctx)?;
     }
-    set_hostnames(spec)?;
-    sysctl::apply(spec)?;
-    rootfs::finalize(&ctx)?;
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
     process::prepare(process, personality)?;
     let executable = process::resolve_executable(process)?;
@@ -128,6 +130,7 @@ fn build(
     let _ = nix::unistd::chdir(process.cwd());
     let nnp = process.no_new_privileges().unwrap_or(false);
     let final_capset = process::drop_privileges(process, seccomp.is_some() && !nnp)?;
+    send_warnings(chan)?;
     chan.send(&Message::Ready, &[])?;
     Ok(Ready {
         fds,
@@ -136,6 +139,14 @@ fn build(
         seccomp,
         final_capset,
     })
+}
+
+/// What the setup warned about goes to the caller's log.
+fn send_warnings(chan: &Channel) -> Result<(), InitError> {
+    for message in super::warnings::take() {
+        chan.send(&Message::Warning { message }, &[])?;
+    }
+    Ok(())
 }
 
 /// The seccomp filter the caller compiled, armed for its installation at
@@ -184,6 +195,36 @@ fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infalli
         capset.commit()?;
     }
     Err(execve.run().into())
+}
+
+/// Without a mount namespace of its own the container sees the caller's
+/// mounts: nothing is mounted (config::validate refused every field that
+/// would need it), the console is the host's pty without a /dev/console
+/// bind, /proc/sys is the caller's /proc (the rootfs may have none), and
+/// the rootfs becomes `/` by chroot, which changes this process only.
+fn enter_shared_root(
+    ctx: &RootfsContext,
+    fds: &InitFds,
+    process: &Process,
+) -> Result<(), InitError> {
+    setup_console(fds, process, false)?;
+    set_hostnames(ctx.spec)?;
+    sysctl::apply(ctx.spec)?;
+    rootfs::chroot(ctx.rootfs)?;
+    Ok(())
+}
+
+/// With `process.terminal`: a new pty whose master goes to the console
+/// socket and whose slave becomes stdio (and /dev/console with `bind`).
+fn setup_console(fds: &InitFds, process: &Process, bind: bool) -> Result<(), InitError> {
+    if process.terminal() != Some(true) {
+        return Ok(());
+    }
+    let socket = fds.console_socket.as_ref().ok_or_else(|| {
+        InitError::Protocol("process.terminal is set but no --console-socket was given".into())
+    })?;
+    terminal::setup_console(socket, process, bind)?;
+    Ok(())
 }
 
 fn process_of(config: &BootstrapConfig) -> Result<&Process, InitError> {

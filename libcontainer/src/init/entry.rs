@@ -19,6 +19,7 @@ pub fn run_if_requested() {
     };
     match stage.to_str() {
         Some(STAGE_BOOTSTRAP) => {
+            super::warnings::collect();
             // SAFETY: the caller placed our end of the channel on fd 3 with
             // dup2 right before execve; nothing else in this fresh process owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(CHANNEL_FD) };

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod container;
 pub mod entry;
 pub mod hook_runner;
+pub(crate) mod warnings;
 
 use oci_spec::runtime::Spec;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,8 @@ pub struct BootstrapConfig {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub no_pivot: bool,
+    /// No mount namespace of the container's own: chroot, never mount.
+    pub shares_mounts: bool,
     pub no_new_keyring: bool,
     /// On v1 and hybrid hosts, how the bootstrap enters the container's
     /// cgroups itself (on others the caller has put it there).

@@ -202,6 +202,15 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
         .map_err(|e| RootfsError::sys("umount old root", "old root", e))
 }
 
+/// Without a mount namespace of the container's own: chroot into the
+/// rootfs, changing nothing in the (shared) mount namespace. Ends with cwd
+/// `/`.
+pub fn chroot(rootfs: &Path) -> Result<(), RootfsError> {
+    nix::unistd::chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;
+    nix::unistd::chroot(".").map_err(|e| RootfsError::sys("chroot", rootfs, e))?;
+    nix::unistd::chdir("/").map_err(|e| RootfsError::sys("chdir", "/", e))
+}
+
 /// For a rootfs on ramfs/initramfs, where pivot_root is refused.
 fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     nix::unistd::chdir(rootfs).map_err(|e| RootfsError::sys("chdir", rootfs, e))?;

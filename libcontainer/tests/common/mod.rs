@@ -2,6 +2,9 @@
 //! its own crate and uses only some of them).
 #![allow(dead_code)]
 
+#[path = "isolate.rs"]
+pub mod isolate;
+
 use nix::fcntl::OFlag;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult};

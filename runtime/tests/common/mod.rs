@@ -2,6 +2,9 @@
 //! crate and uses only some of them).
 #![allow(dead_code)]
 
+#[path = "../../../libcontainer/tests/common/isolate.rs"]
+pub mod isolate;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
