@@ -105,9 +105,9 @@ fn mask_of(set: Option<&Capabilities>, held: u64, set_name: &str) -> u64 {
         let bit = 1u64 << index_of(*cap);
         if held & bit == 0 {
             tracing::warn!(
-                capability = %name_of(*cap),
-                set = set_name,
-                "capability not held by the runtime (not in its bounding set): skipped"
+                "process.capabilities.{set_name}: {} is not in the runtime's own bounding \
+                 set and cannot be granted: skipped",
+                name_of(*cap)
             );
             continue;
         }
@@ -244,9 +244,10 @@ fn set_ambient(ambient: Vec<Capability>) -> Result<(), CapabilitiesError> {
         // inheritable; runc warns and goes on, and so do we.
         if ret < 0 {
             tracing::warn!(
-                capability = %name_of(cap),
-                error = %Errno::last(),
-                "cannot raise ambient capability (it must be permitted and inheritable): skipped"
+                "process.capabilities.ambient: cannot raise {} ({}; it must be permitted \
+                 and inheritable): skipped",
+                name_of(cap),
+                Errno::last()
             );
         }
     }

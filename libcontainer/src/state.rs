@@ -1,5 +1,6 @@
 //! The container's state directory `<root>/<id>/`: `state.json` (written
-//! atomically), `exec.fifo` while the container is created, and an flock on
+//! atomically), `owned.json` (what `delete --force` needs when state.json
+//! is lost), `exec.fifo` while the container is created, and an flock on
 //! the directory that serializes commands on one id.
 
 use crate::utils::{self, process_start_time};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const OWNED_FILE: &str = "owned.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +88,46 @@ pub struct State {
     /// Hooks that run after create: poststart and poststop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,
+}
+
+/// What a container owns outside its state directory: its cgroup (when rrun
+/// made it) and its init. `create` writes it before it makes either, and
+/// again once the init exists, so that `delete --force` can end both even
+/// when state.json is missing, truncated or corrupt.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owned {
+    pub cgroup_path: PathBuf,
+    pub cgroup_created: bool,
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+    /// 0 until the init exists.
+    #[serde(default)]
+    pub pid: i32,
+    #[serde(default)]
+    pub init_start_time: u64,
+}
+
+impl Owned {
+    /// A state with only what `delete` needs to end the container: no
+    /// bundle, annotations or hooks (those were in state.json).
+    pub fn into_state(self, id: &str) -> State {
+        State {
+            oci_version: crate::OCI_VERSION.to_string(),
+            id: id.to_string(),
+            status: Status::Running,
+            pid: self.pid,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            annotations: HashMap::new(),
+            init_start_time: self.init_start_time,
+            cgroup_path: self.cgroup_path,
+            cgroup_created: self.cgroup_created,
+            systemd_cgroup: self.systemd_cgroup,
+            hooks: None,
+        }
+    }
 }
 
 /// The OCI state JSON as runc prints it for `state`, and gives to hooks.
@@ -194,21 +236,21 @@ impl StateDir {
         })
     }
 
-    /// Remove `<root>/<id>` if it holds no state file: what a create that
-    /// was killed half-way leaves. Waits for a create in progress (it holds
-    /// the lock) and leaves a finished one alone.
-    pub fn remove_if_half_made(root: &Path, id: &str) -> Result<(), StateError> {
+    /// Lock `<root>/<id>` if it exists without a state file: what a create
+    /// that was killed half-way leaves. Waits for a create in progress (it
+    /// holds the lock); `None` for a finished one or no directory.
+    pub fn open_half_made(root: &Path, id: &str) -> Result<Option<StateDir>, StateError> {
         if validate_id(id).is_err() || !root.join(id).is_dir() {
-            return Ok(());
+            return Ok(None);
         }
         let dir = match Self::lock(id, root.join(id)) {
-            Err(StateError::NotExist { .. }) => return Ok(()),
+            Err(StateError::NotExist { .. }) => return Ok(None),
             other => other?,
         };
         if dir.path.join(STATE_FILE).exists() {
-            return Ok(());
+            return Ok(None);
         }
-        dir.remove()
+        Ok(Some(dir))
     }
 
     /// Open and lock an existing `<root>/<id>` that holds a state file.
@@ -271,6 +313,40 @@ impl StateDir {
                 path: path.clone(),
                 errno: crate::utils::io_errno(&e),
             },
+        })?;
+        serde_json::from_slice(&data).map_err(|e| StateError::Corrupt {
+            id: self.id.clone(),
+            path,
+            why: e.to_string(),
+        })
+    }
+
+    /// Record what the container owns (see [`Owned`]). Not synced: it
+    /// must survive rrun being killed, not the machine crashing (cgroups
+    /// and processes do not survive that either).
+    pub fn save_owned(&self, owned: &Owned) -> Result<(), StateError> {
+        let path = self.path.join(OWNED_FILE);
+        let data = serde_json::to_vec(owned).map_err(|e| StateError::Corrupt {
+            id: self.id.clone(),
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        utils::write_atomic(&path, &data).map_err(|e| StateError::Sys {
+            id: self.id.clone(),
+            op: "write",
+            path,
+            errno: crate::utils::io_errno(&e),
+        })
+    }
+
+    /// What [`StateDir::save_owned`] recorded.
+    pub fn load_owned(&self) -> Result<Owned, StateError> {
+        let path = self.path.join(OWNED_FILE);
+        let data = std::fs::read(&path).map_err(|e| StateError::Sys {
+            id: self.id.clone(),
+            op: "read",
+            path: path.clone(),
+            errno: crate::utils::io_errno(&e),
         })?;
         serde_json::from_slice(&data).map_err(|e| StateError::Corrupt {
             id: self.id.clone(),

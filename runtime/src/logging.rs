@@ -60,7 +60,11 @@ fn write_line(level: Level, msg: &str) -> bool {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     );
-    let level = level.as_str().to_ascii_lowercase();
+    // logrus's names, as runc writes them: "warning", not "warn".
+    let level = match level {
+        Level::WARN => "warning".to_string(),
+        other => other.as_str().to_ascii_lowercase(),
+    };
     let line = match logger.format {
         Format::Json => format!(
             "{}\n",

@@ -527,6 +527,116 @@ fn delete_force_clears_a_half_made_container() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+fn init_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+}
+
+/// Whatever happened to state.json (truncated, corrupt, gone), `delete
+/// --force` ends the container's init and removes its cgroups in every
+/// hierarchy, from what create recorded beside it; the id is usable again.
+#[test]
+fn delete_force_ends_a_container_whose_state_json_is_lost() {
+    let b = Bundle::new("lost", &["sleep", "1000"]);
+    let state_file = b.root.join("c/state.json");
+    let damage: &[(&str, &dyn Fn())] = &[
+        ("truncated", &|| std::fs::write(&state_file, "").unwrap()),
+        ("corrupt", &|| {
+            std::fs::write(&state_file, "{\"id\": 3").unwrap()
+        }),
+        ("removed", &|| std::fs::remove_file(&state_file).unwrap()),
+    ];
+    for (what, damage) in damage {
+        for start in [false, true] {
+            let out = b.rrun(&["create", "--bundle", &b.bundle_arg(), "c"]);
+            assert!(out.status.success(), "create: {}", stderr(&out));
+            if start {
+                assert!(b.rrun(&["start", "c"]).status.success());
+            }
+            let pid = state_of(&b, "c")["pid"].as_i64().unwrap() as i32;
+            damage();
+            let out = b.rrun(&["delete", "--force", "c"]);
+            assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+            assert!(!init_alive(pid), "{what}: the init {pid} still runs");
+            b.assert_clean(what);
+        }
+    }
+    // Nothing recorded at all: the directory goes, and rrun says what it
+    // could not end.
+    std::fs::create_dir_all(b.root.join("c")).unwrap();
+    std::fs::write(&state_file, "").unwrap();
+    let out = b.rrun(&["delete", "--force", "c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("are not known and were left alone"),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_clean("nothing recorded");
+}
+
+/// A capability the runtime cannot grant (one dropped from rrun's own
+/// bounding set with setpriv, so that any host can show it) is skipped
+/// with a warning as runc logs warnings: a JSON line on --log, a logrus
+/// text line on stderr without it. The container still runs, without it.
+#[test]
+fn an_ungrantable_capability_is_a_logged_warning() {
+    let Ok(setpriv) = which("setpriv") else {
+        panic!("setpriv (util-linux) is needed");
+    };
+    let b = Bundle::new("capwarn", &["grep", "CapBnd", "/proc/self/status"]);
+    let mut config = b.config(&["grep", "CapBnd", "/proc/self/status"]);
+    let caps = json!(["CAP_KILL", "CAP_SYS_RESOURCE"]);
+    for set in ["bounding", "effective", "permitted"] {
+        config["process"]["capabilities"][set] = caps.clone();
+    }
+    b.write_config(&config);
+    std::os::unix::fs::symlink("busybox", b.dir.join("rootfs/bin/grep")).unwrap();
+    let log = b.dir.join("log.json");
+    let run = |log_args: &[&str], id: &str| {
+        let mut cmd = Command::new(&setpriv);
+        cmd.args(["--bounding-set", "-sys_resource", RRUN, "--root"])
+            .arg(&b.root)
+            .args(log_args)
+            .args(["run", "--bundle", &b.bundle_arg(), id]);
+        output_via_files(cmd, &b.dir)
+    };
+    let warned = "CAP_SYS_RESOURCE is not in the runtime's own bounding set";
+
+    let out = run(
+        &["--log", log.to_str().unwrap(), "--log-format", "json"],
+        "logged",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // CAP_KILL (5) only: 0x20.
+    assert_eq!(
+        stdout(&out).split_whitespace().last(),
+        Some("0000000000000020")
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["msg"].as_str().is_some_and(|m| m.contains(warned)))
+        .unwrap_or_else(|| panic!("no warning in --log: {text:?}"));
+    assert_eq!(line["level"], "warning", "{line}");
+    assert!(line["msg"]
+        .as_str()
+        .unwrap()
+        .contains("process.capabilities.bounding"));
+    assert!(!stderr(&out).contains(warned), "{}", stderr(&out));
+
+    let out = run(&[], "stderr");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains(warned))
+        .unwrap_or_else(|| panic!("no warning on stderr: {err:?}"));
+    assert!(line.contains("level=warning"), "{line}");
+    b.assert_clean("capability warning");
+}
+
 #[test]
 fn spec_writes_a_starter_config_and_never_overwrites_one() {
     let dir = std::env::temp_dir().join(format!("rrun-cli-spec-{}", std::process::id()));

@@ -1,6 +1,8 @@
 //! `delete`: remove a stopped (or created) container: its cgroup (if rrun
 //! made it), its state directory, then the poststop hooks. `force` kills a
-//! running or paused one first.
+//! running or paused one first, and also ends a container whose state.json
+//! is missing (a create killed half-way) or corrupt, from what `owned.json`
+//! recorded.
 
 use super::kill::{kill_all, signal_init};
 use super::ContainerError;
@@ -12,24 +14,53 @@ use std::path::Path;
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
     let dir = match StateDir::open(root, id) {
-        Err(StateError::NotExist { .. }) if force => {
-            return Ok(StateDir::remove_if_half_made(root, id)?);
-        }
+        Err(StateError::NotExist { .. }) if force => match StateDir::open_half_made(root, id)? {
+            Some(dir) => return delete_from_owned(dir, "no state.json"),
+            None => return Ok(()),
+        },
         other => other?,
     };
     let state = match dir.load() {
         Ok(state) => state,
-        Err(StateError::Corrupt { .. }) if force => {
-            dir.remove()?;
-            return Ok(());
+        Err(e @ StateError::Corrupt { .. }) if force => {
+            return delete_from_owned(dir, &e.to_string());
         }
         Err(e) => return Err(e.into()),
     };
-    let status = dir.current_status(&state);
+    remove(dir, &state, force)
+}
+
+/// `delete --force` without a usable state.json: end what `owned.json`
+/// says the container owns (its init, the cgroup rrun made), or say what
+/// could not be found. The poststop hooks were in state.json and are lost.
+fn delete_from_owned(dir: StateDir, why: &str) -> Result<(), ContainerError> {
+    match dir.load_owned() {
+        Ok(owned) => {
+            let state = owned.into_state(&dir.id);
+            if state.pid == 0 && !state.cgroup_created {
+                return Ok(dir.remove()?);
+            }
+            remove(dir, &state, true)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "container {}: {why}, and {e}: its init and cgroup, if any, are not known \
+                 and were left alone",
+                dir.id
+            );
+            Ok(dir.remove()?)
+        }
+    }
+}
+
+/// Kill (created, or with `force`) and remove the container `state` describes.
+fn remove(dir: StateDir, state: &State, force: bool) -> Result<(), ContainerError> {
+    let id = &dir.id;
+    let status = dir.current_status(state);
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&state, status)?,
-        _ if force => kill_and_wait(&state, status)?,
+        Status::Created => kill_and_wait(state, status)?,
+        _ if force => kill_and_wait(state, status)?,
         _ => {
             return Err(ContainerError::WrongStatus {
                 id: id.to_string(),
@@ -42,7 +73,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         Cgroup::open(&state.cgroup_path)?.remove()?;
     }
     dir.remove()?;
-    run_poststop(&state);
+    run_poststop(state);
     Ok(())
 }
 

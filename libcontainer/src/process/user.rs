@@ -31,8 +31,8 @@ fn set_supplementary_groups(gids: &[u32]) -> Result<(), ProcessError> {
     if setgroups_denied() {
         if !gids.is_empty() {
             tracing::warn!(
-                ?gids,
-                "process.user.additionalGids ignored: setgroups is denied in this user namespace"
+                "process.user.additionalGids {gids:?} ignored: setgroups is denied in this \
+                 user namespace"
             );
         }
         return Ok(());
