@@ -2,6 +2,8 @@
 
 mod console;
 mod events;
+mod exec;
+mod features;
 mod logging;
 mod ps;
 mod run;
@@ -104,6 +106,10 @@ enum Command {
     Update(update::Args),
     /// Container statistics and OOM events.
     Events(events::Args),
+    /// Run a new process in a running container.
+    Exec(exec::Args),
+    /// Print what this build of rrun supports, as the OCI features document.
+    Features(features::Args),
     /// Write a starter config.json.
     Spec(spec::Args),
     /// List containers.
@@ -205,6 +211,8 @@ fn dispatch(root: &std::path::Path, systemd_cgroup: bool, command: Command) -> R
         Command::Ps(args) => ps::run(root, args),
         Command::Update(args) => update::run(root, args),
         Command::Events(args) => events::run(root, args),
+        Command::Exec(args) => exec::run(root, args),
+        Command::Features(args) => features::run(args),
         Command::Spec(args) => spec::run(args),
         Command::List { format, quiet } => {
             print_list(root, &format, quiet)?;
