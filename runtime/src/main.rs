@@ -123,7 +123,10 @@ enum Command {
 
 fn main() {
     libcontainer::init::entry::run_if_requested();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     if cli.version {
         print_version();
         return;
@@ -149,6 +152,40 @@ fn main() {
             std::process::exit(1)
         }
     }
+}
+
+/// A command line clap refuses: `--help` prints and exits 0; anything else
+/// is an error that must reach `--log` as runc's JSON line (engines show
+/// only that line), so the log options are dug out of the raw arguments.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        std::process::exit(0);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let value_of = |flag: &str| {
+        let inline = format!("{flag}=");
+        args.iter()
+            .enumerate()
+            .find_map(|(i, a)| match a.strip_prefix(&inline) {
+                Some(v) => Some(v.to_string()),
+                None => (a == flag).then(|| args.get(i + 1).cloned()).flatten(),
+            })
+    };
+    let format = match value_of("--log-format").as_deref() {
+        Some("json") => logging::Format::Json,
+        _ => logging::Format::Text,
+    };
+    logging::init(
+        value_of("--log").map(PathBuf::from).as_deref(),
+        format,
+        false,
+    );
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid command line");
+    logging::error(first.trim_start_matches("error: "));
+    std::process::exit(1)
 }
 
 fn print_version() {

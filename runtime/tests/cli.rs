@@ -423,6 +423,27 @@ fn errors_go_to_the_log_as_runc_json_lines() {
     assert!(last["time"].as_str().unwrap().ends_with('Z'));
 }
 
+/// containerd shows the user only the last error line of --log: a command
+/// line rrun cannot parse must end there too, not just on stderr.
+#[test]
+fn a_command_line_error_reaches_the_log() {
+    let b = Bundle::new("usage", &["/bin/true"]);
+    let log = b.dir.join("usage.json");
+    let out = Command::new(RRUN)
+        .args(["--log", log.to_str().unwrap(), "--log-format=json"])
+        .args(["exec", "--no-such-flag", "c"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error", "{text}");
+    assert!(
+        last["msg"].as_str().unwrap().contains("--no-such-flag"),
+        "{text}"
+    );
+}
+
 #[test]
 fn version_prints_the_lines_dockerd_reads() {
     let out = Command::new(RRUN).arg("--version").output().unwrap();
