@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make a busybox OCI bundle: <dir>/rootfs (static busybox + applet symlinks)
 # and <dir>/config.json, shaped like the one `runc spec` writes, but with
-# terminal false and the given process args (default: sh).
+# terminal false, the given process args (default: sh), and no ambient
+# capabilities (without an inheritable set the kernel refuses to raise them,
+# which is a warning on every run; runc 1.2 dropped them from its starter).
 #
 #   scripts/make-bundle.sh <dir> [args...]
 #
@@ -92,8 +94,7 @@ write_config() {
 		"capabilities": {
 			"bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
 			"effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-			"permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-			"ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+			"permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 		},
 		"rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
 		"noNewPrivileges": true

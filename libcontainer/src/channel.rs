@@ -150,7 +150,10 @@ impl Channel {
 pub enum Message {
     /// caller → bootstrap, with fds as described by `FdLayout`.
     Bootstrap(Box<crate::init::BootstrapConfig>),
-    /// bootstrap → caller, with the init's pidfd.
+    /// caller → bootstrap: enter a running container (`exec`), with fds
+    /// as described by `ExecConfig`.
+    Exec(Box<crate::init::ExecConfig>),
+    /// bootstrap → caller, with the init's (or exec'd process's) pidfd.
     InitSpawned { pid: i32 },
     /// init → caller: run prestart and createRuntime hooks now.
     RunCreateRuntimeHooks,
@@ -165,6 +168,8 @@ pub enum Message {
     Warning { message: String },
     /// init → caller: set up, waiting for `start`.
     Ready,
+    /// caller → exec'd process: exec now (see `ExecConfig::frozen`).
+    Proceed,
     /// any → caller: setup failed.
     Error { message: String },
 }

@@ -260,6 +260,12 @@ fn validate_process(spec: &Spec) -> Result<(), ConfigError> {
         .process()
         .as_ref()
         .ok_or_else(|| invalid("process", "missing: a container needs a process to run"))?;
+    validate_process_only(process)
+}
+
+/// The checks of `process` that need nothing else of the config: also
+/// what an exec'd process (`--process`) must pass.
+pub fn validate_process_only(process: &oci_spec::runtime::Process) -> Result<(), ConfigError> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid(
             "process.args",

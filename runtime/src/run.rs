@@ -69,7 +69,7 @@ pub fn run(mut opts: CreateOptions, detach: bool) -> Result<i32> {
     Ok(code)
 }
 
-fn receive_master(console: Option<(OwnedFd, OwnedFd)>) -> Result<Option<OwnedFd>> {
+pub(crate) fn receive_master(console: Option<(OwnedFd, OwnedFd)>) -> Result<Option<OwnedFd>> {
     match console {
         Some((ours, theirs)) => {
             drop(theirs);
@@ -79,7 +79,7 @@ fn receive_master(console: Option<(OwnedFd, OwnedFd)>) -> Result<Option<OwnedFd>
     }
 }
 
-fn forwarded_signals() -> Result<SignalFd> {
+pub(crate) fn forwarded_signals() -> Result<SignalFd> {
     let mut set = SigSet::empty();
     for s in FORWARDED {
         set.add(*s);
@@ -99,7 +99,11 @@ fn pollfd(fd: i32) -> libc::pollfd {
 /// Wait for the init, event-driven: poll on its pidfd and the signalfd,
 /// and with a pty, copy stdin to it and it to stdout. A negative fd in a
 /// pollfd is ignored by poll(): a closed stream is set to -1.
-fn wait_and_forward(signals: &SignalFd, pidfd: &OwnedFd, master: Option<&OwnedFd>) -> Result<i32> {
+pub(crate) fn wait_and_forward(
+    signals: &SignalFd,
+    pidfd: &OwnedFd,
+    master: Option<&OwnedFd>,
+) -> Result<i32> {
     let master_fd = master.map_or(-1, |m| m.as_raw_fd());
     let stdin_fd = if master.is_some() {
         libc::STDIN_FILENO

@@ -70,6 +70,15 @@ pub fn create_from(opts: &CreateOptions, config: &Config) -> Result<Created, Con
     result
 }
 
+/// Wait until a child we SIGKILLed is gone; reap it too when nobody else
+/// will (see [`crate::init::reap_own_helpers`]).
+pub(super) fn wait_process_gone(pidfd: &OwnedFd) {
+    let _ = pidfd_wait_exit(pidfd, -1);
+    if crate::init::reaps_own_helpers() {
+        let _ = crate::utils::wait_pidfd_exit_code(pidfd);
+    }
+}
+
 /// What a failed create must undo, filled in as the create goes.
 struct Cleanup {
     id: String,
@@ -89,7 +98,7 @@ impl Cleanup {
     fn run(&mut self) {
         if let Some(pidfd) = self.init.take() {
             let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
-            let _ = pidfd_wait_exit(&pidfd, -1);
+            wait_process_gone(&pidfd);
         }
         if let Some(cgroup) = self.cgroup.take() {
             if let Err(e) = cgroup.remove() {
@@ -194,7 +203,13 @@ fn create_in(
         hooks: config.spec.hooks().clone(),
     };
     if let Some(filter) = config.seccomp.as_ref().filter(|f| f.notifies()) {
-        connect_seccomp_agent(&ours, filter, config, &state)?;
+        let metadata = config
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .and_then(|s| s.listener_metadata().as_deref());
+        send_seccomp_agent(&ours, filter, metadata, &state)?;
     }
     serve_init(&ours, config, &state)?;
 
@@ -207,6 +222,7 @@ fn create_in(
     {
         super::update::save(&dir.path, id, resources)?;
     }
+    super::exec::save_defaults(dir, config)?;
     dir.save(&state)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(id, pid_file, pid)?;
@@ -268,14 +284,29 @@ fn console_socket(
     if !terminal {
         return Ok(None);
     }
-    if let Some(fd) = opts.console_socket_fd {
+    console_socket_from(
+        &opts.id,
+        opts.console_socket.as_deref(),
+        opts.console_socket_fd,
+    )
+    .map(Some)
+}
+
+/// The socket for a pty master: a copy of an already connected `fd`, or a
+/// connection to `path` (`--console-socket`).
+pub(super) fn console_socket_from(
+    id: &str,
+    path: Option<&Path>,
+    fd: Option<RawFd>,
+) -> Result<OwnedFd, ContainerError> {
+    if let Some(fd) = fd {
         let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-            .map_err(ContainerError::sys(&opts.id, "dup console socket", fd))?;
+            .map_err(ContainerError::sys(id, "dup console socket", fd))?;
         // SAFETY: F_DUPFD_CLOEXEC just made this fd for us alone.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(dup) }));
+        return Ok(unsafe { OwnedFd::from_raw_fd(dup) });
     }
-    match &opts.console_socket {
-        Some(path) => connect_console(&opts.id, path).map(Some),
+    match path {
+        Some(path) => connect_console(id, path),
         None => Err(ContainerError::Setup(
             "process.terminal is set but no --console-socket was given".into(),
         )),
@@ -291,7 +322,7 @@ fn connect_console(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
 
 /// Spawn the bootstrap: our own binary, guarded, with the channel on fd 3
 /// and the stage in its environment only (the caller's stays untouched).
-fn spawn_bootstrap(id: &str, channel: &Channel) -> Result<Child, ContainerError> {
+pub(super) fn spawn_bootstrap(id: &str, channel: &Channel) -> Result<Child, ContainerError> {
     let exe = GuardedExe::new()?;
     let channel_fd = channel.as_raw_fd();
     let mut cmd = Command::new(exe.exec_path());
@@ -315,7 +346,7 @@ fn spawn_bootstrap(id: &str, channel: &Channel) -> Result<Child, ContainerError>
         .map_err(|e| ContainerError::sys(id, "spawn bootstrap", exe.exec_path())(io_errno(&e)))
 }
 
-fn receive_init(chan: &Channel) -> Result<(i32, OwnedFd), ContainerError> {
+pub(super) fn receive_init(chan: &Channel) -> Result<(i32, OwnedFd), ContainerError> {
     match chan.recv::<Message>() {
         Ok((Message::InitSpawned { pid }, mut fds)) if fds.len() == 1 => {
             Ok((pid, fds.pop().expect("one fd")))
@@ -332,23 +363,17 @@ fn receive_init(chan: &Channel) -> Result<(i32, OwnedFd), ContainerError> {
 
 /// Connect to the seccomp agent at `listenerPath` (a host path: the init
 /// could not reach it from the container's root) and give the connection to
-/// the init with the container process state it will send there, with the
-/// notify fd, once it has loaded the filter. An agent that is not there
-/// fails create here.
-fn connect_seccomp_agent(
+/// the process (the init, or an exec'd one) with the container process
+/// state it will send there, with the notify fd, once it has loaded the
+/// filter. An agent that is not there fails here.
+pub(super) fn send_seccomp_agent(
     chan: &Channel,
     filter: &crate::seccomp::Filter,
-    config: &Config,
+    metadata: Option<&str>,
     state: &State,
 ) -> Result<(), ContainerError> {
     use crate::seccomp::notify::{connect_listener, ContainerProcessState};
     let path = filter.listener_path().unwrap_or(Path::new(""));
-    let metadata = config
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .and_then(|s| s.listener_metadata().as_deref());
     let process_state =
         ContainerProcessState::new(state.pid, metadata, state.oci(Status::Creating));
     let process_state = serde_json::to_string(&process_state)
@@ -400,7 +425,7 @@ fn serve_init(chan: &Channel, config: &Config, state: &State) -> Result<(), Cont
 }
 
 /// runc writes the pid file atomically too: engines poll for it.
-fn write_pid_file(id: &str, path: &Path, pid: i32) -> Result<(), ContainerError> {
+pub(super) fn write_pid_file(id: &str, path: &Path, pid: i32) -> Result<(), ContainerError> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     utils::write_atomic(&path, pid.to_string().as_bytes())
         .map_err(|e| ContainerError::sys(id, "write --pid-file", path.display())(io_errno(&e)))

@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod kill;
 mod list;
 mod pause;
@@ -15,6 +16,7 @@ mod update;
 pub use create::{create, create_from, CreateOptions, Created};
 pub use delete::delete;
 pub use events::*;
+pub use exec::{exec, ExecDefaults, ExecOptions, Executed};
 pub use kill::{kill, parse_signal};
 pub use list::{list, state, Listed};
 pub use pause::*;

@@ -33,10 +33,14 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     // Nobody in the container may ptrace us or open our /proc files.
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
     let (msg, fds) = chan.recv::<Message>()?;
-    let Message::Bootstrap(config) = msg else {
-        return Err(InitError::Protocol(format!(
-            "expected bootstrap, got {msg:?}"
-        )));
+    let config = match msg {
+        Message::Bootstrap(config) => config,
+        Message::Exec(config) => return super::exec::bootstrap(chan, *config, fds),
+        other => {
+            return Err(InitError::Protocol(format!(
+                "expected bootstrap, got {other:?}"
+            )))
+        }
     };
     // Before any setns: the cgroup paths are the host's (a joined mount
     // namespace would resolve them elsewhere).
@@ -88,7 +92,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
 /// Enter the container's cgroups: "0" to each v1 `tasks` file moves this
 /// (single-threaded) process without the kernel's slow threadgroup lock;
 /// returns the hybrid cgroup2 directory for clone3(CLONE_INTO_CGROUP).
-fn join_cgroups(join: &crate::cgroups::SelfJoin) -> Result<Option<OwnedFd>, InitError> {
+pub(super) fn join_cgroups(join: &crate::cgroups::SelfJoin) -> Result<Option<OwnedFd>, InitError> {
     for tasks in &join.tasks {
         std::fs::write(tasks, "0").map_err(|e| {
             let errno = crate::utils::io_errno(&e);
@@ -119,7 +123,7 @@ fn finish_parent(pid: i32, config: &BootstrapConfig, plan: &Plan) -> Result<(), 
     Ok(())
 }
 
-fn wait_for_eof(fd: &OwnedFd) {
+pub(super) fn wait_for_eof(fd: &OwnedFd) {
     let mut buf = [0u8; 1];
     while let Err(nix::errno::Errno::EINTR) | Ok(1) = nix::unistd::read(fd.as_raw_fd(), &mut buf) {}
 }

@@ -83,7 +83,7 @@ fn build(
     let fds = InitFds::split(config, fds)?;
     let spec = &config.spec;
     let process = process_of(config)?;
-    let seccomp = arm_seccomp(chan, config)?;
+    let seccomp = arm_seccomp(chan, config.seccomp.as_ref())?;
     if plan.in_user_ns() {
         become_root_of_user_ns()?;
     }
@@ -142,7 +142,7 @@ fn build(
 }
 
 /// What the setup warned about goes to the caller's log.
-fn send_warnings(chan: &Channel) -> Result<(), InitError> {
+pub(super) fn send_warnings(chan: &Channel) -> Result<(), InitError> {
     for message in super::warnings::take() {
         chan.send(&Message::Warning { message }, &[])?;
     }
@@ -152,8 +152,11 @@ fn send_warnings(chan: &Channel) -> Result<(), InitError> {
 /// The seccomp filter the caller compiled, armed for its installation at
 /// the end of `start`; for a profile with NOTIFY rules the caller's next
 /// message brings the connection to the agent.
-fn arm_seccomp(chan: &Channel, config: &BootstrapConfig) -> Result<Option<Armed>, InitError> {
-    let Some(filter) = &config.seccomp else {
+pub(super) fn arm_seccomp(
+    chan: &Channel,
+    filter: Option<&crate::seccomp::Filter>,
+) -> Result<Option<Armed>, InitError> {
+    let Some(filter) = filter else {
         return Ok(None);
     };
     let agent = if filter.notifies() {
@@ -237,7 +240,7 @@ fn process_of(config: &BootstrapConfig) -> Result<&Process, InitError> {
 
 /// In a new user namespace we start as the mapped creator; become uid and
 /// gid 0 of the namespace, as runc does, before touching anything.
-fn become_root_of_user_ns() -> Result<(), InitError> {
+pub(super) fn become_root_of_user_ns() -> Result<(), InitError> {
     let root_gid = nix::unistd::Gid::from_raw(0);
     let root_uid = nix::unistd::Uid::from_raw(0);
     nix::unistd::setresgid(root_gid, root_gid, root_gid)
@@ -350,7 +353,7 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<(), InitError> {
 
 /// Move the `--preserve-fds` to 3, 4, ... (first out of the way, above
 /// the target range, so that no dup2 clobbers a source). Returns how many.
-fn place_preserved_fds(fds: &[OwnedFd]) -> Result<u32, InitError> {
+pub(super) fn place_preserved_fds(fds: &[OwnedFd]) -> Result<u32, InitError> {
     let n = fds.len() as RawFd;
     let mut high = Vec::with_capacity(fds.len());
     for fd in fds {

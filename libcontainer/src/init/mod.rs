@@ -6,6 +6,7 @@
 pub mod bootstrap;
 pub mod container;
 pub mod entry;
+pub mod exec;
 pub mod hook_runner;
 pub(crate) mod warnings;
 
@@ -48,6 +49,30 @@ pub struct BootstrapConfig {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// Which fds ride with the message, in this order.
     pub fds: FdLayout,
+}
+
+/// Everything the bootstrap and the process need to enter a running
+/// container (`exec`). The fds: the init's pidfd, the console socket (if
+/// `console_socket`), then the `preserved` fds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExecConfig {
+    pub id: String,
+    /// The container's init, in the caller's pid namespace (its pidfd
+    /// rides with the message).
+    pub init_pid: i32,
+    /// The process to run, complete (flags merged by the caller).
+    pub process: oci_spec::runtime::Process,
+    /// The container's cgroups, entered by the bootstrap itself.
+    pub cgroup_join: crate::cgroups::SelfJoin,
+    /// The container is paused (`--ignore-paused`): its frozen cgroup is
+    /// left out of `cgroup_join` (the bootstrap would freeze there), the
+    /// caller moves the process into it after Ready, and the process waits
+    /// for `Proceed` before it execs (frozen until the container resumes).
+    pub frozen: bool,
+    /// The container's `linux.seccomp`, as compiled at create.
+    pub seccomp: Option<crate::seccomp::Filter>,
+    pub console_socket: bool,
+    pub preserved: usize,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
