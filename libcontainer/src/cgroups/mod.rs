@@ -253,9 +253,9 @@ impl Cgroup {
 
     /// On a v1 or hybrid host, make the cgroup ready for a process that
     /// enters it itself ([`SelfJoin`]): its directory in every v1
-    /// controller's hierarchy (a new cpuset one gets its parent's cpus and
-    /// mems, without which nothing can join it) and, on a hybrid host, in
-    /// the cgroup2 tree. `None` on a cgroup v2 host or with systemd: there
+    /// hierarchy, named ones (`name=systemd`) included as runc does (a new
+    /// cpuset one gets its parent's cpus and mems, without which nothing
+    /// can join it) and, on a hybrid host, in the cgroup2 tree. `None` on a cgroup v2 host or with systemd: there
     /// the caller uses [`Cgroup::join`].
     ///
     /// Why: moving another process (writing its pid to cgroup.procs) takes
@@ -341,6 +341,9 @@ impl Cgroup {
     }
 
     /// Remove the cgroup; libcgroups SIGKILLs what is left in it first.
+    /// libcgroups knows the controllers' hierarchies only: the directories
+    /// in named v1 hierarchies (`name=systemd`) are removed here, the same
+    /// way.
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.manager
             .remove()
@@ -353,9 +356,13 @@ impl Cgroup {
                 _ => {}
             }
         }
-        if let Ok(host) = resources::Host::probe() {
-            remove_empty_default_parent(&self.path, &host.hierarchy_mount_points());
+        let host = resources::Host::probe()?;
+        if !self.systemd && !self.relative().as_os_str().is_empty() {
+            for mount in host.named.values() {
+                remove_killing(&mount.join(self.relative()))?;
+            }
         }
+        remove_empty_default_parent(&self.path, &host.hierarchy_mount_points());
         Ok(())
     }
 
@@ -426,6 +433,32 @@ pub fn remove_if_empty(path: &Path) -> bool {
         remove_empty_default_parent(path, &hierarchies);
     }
     removed
+}
+
+/// Removes the cgroup directory `dir` (one of the container's own, never a
+/// hierarchy's root) as libcgroups removes its own: SIGKILL to every
+/// process left in it, then rmdir, retried while they exit. A directory
+/// that is not there is fine.
+fn remove_killing(dir: &Path) -> Result<(), CgroupError> {
+    let err = manager_err(dir);
+    let mut delay = std::time::Duration::from_millis(10);
+    for _ in 0..6 {
+        let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
+            Ok(procs) => procs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(err(format!("reading cgroup.procs: {e}"))),
+        };
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => std::thread::sleep(delay),
+        }
+        delay = (delay * 2).min(std::time::Duration::from_millis(200));
+    }
+    std::fs::remove_dir(dir).map_err(|e| err(format!("remove: {e}")))
 }
 
 /// How a process enters a cgroup by itself, from [`Cgroup::prepare_self_join`]:

@@ -39,14 +39,20 @@ fn unavailable(field: impl Into<String>, why: impl Into<String>) -> ResourceErro
     }
 }
 
-/// The cgroup layout of this host: v1 hierarchies by controller, and the
-/// cgroup2 tree (the whole tree on a unified host, /sys/fs/cgroup/unified
-/// on a hybrid one).
+/// The cgroup layout of this host: v1 hierarchies by controller, named v1
+/// hierarchies, and the cgroup2 tree (the whole tree on a unified host,
+/// /sys/fs/cgroup/unified on a hybrid one).
 #[derive(Debug)]
 pub struct Host {
     pub setup: CgroupSetup,
     /// Mount point of each mounted v1 controller (`cpu`, `net_cls`, ...).
     pub v1: HashMap<String, PathBuf>,
+    /// Mount point of each named v1 hierarchy (one without controllers),
+    /// by its `name=` option as /proc/self/cgroup shows it: `name=systemd`
+    /// at /sys/fs/cgroup/systemd on a systemd host of the v1 era. A
+    /// container gets a directory there too, as runc does. Empty on a
+    /// unified host (runc ignores v1 there).
+    pub named: HashMap<String, PathBuf>,
     /// Root of the cgroup2 tree, if there is one.
     pub unified: Option<PathBuf>,
 }
@@ -61,17 +67,29 @@ impl Host {
             CgroupSetup::Hybrid => Some(PathBuf::from(HYBRID_UNIFIED)),
             CgroupSetup::Legacy => None,
         };
+        let named = match setup {
+            CgroupSetup::Unified => HashMap::new(),
+            _ => named_v1_mounts(&mountinfo),
+        };
         Ok(Host {
             setup,
             v1: v1_mounts(&mountinfo),
+            named,
             unified,
         })
     }
 
-    /// Every v1 controller hierarchy's mount point, once each (cpu and
-    /// cpuacct may share one).
+    /// Every v1 hierarchy's mount point, once each (cpu and cpuacct may
+    /// share one), named hierarchies included: the hierarchies a
+    /// container's cgroup has a directory in, and the ones a process
+    /// entering the container (create, exec) joins.
     pub fn v1_mount_points(&self) -> Vec<PathBuf> {
-        let mut points: Vec<PathBuf> = self.v1.values().cloned().collect();
+        let mut points: Vec<PathBuf> = self
+            .v1
+            .values()
+            .chain(self.named.values())
+            .cloned()
+            .collect();
         points.sort();
         points.dedup();
         points
@@ -130,6 +148,18 @@ impl Host {
 
 /// Mount points of v1 cgroup hierarchies, by controller, from mountinfo.
 fn v1_mounts(mountinfo: &str) -> HashMap<String, PathBuf> {
+    v1_mounts_by(mountinfo, |opt| KNOWN_V1.contains(&opt))
+}
+
+/// Mount points of named v1 hierarchies, by `name=...`, from mountinfo.
+fn named_v1_mounts(mountinfo: &str) -> HashMap<String, PathBuf> {
+    v1_mounts_by(mountinfo, |opt| {
+        opt.strip_prefix("name=").is_some_and(|n| !n.is_empty())
+    })
+}
+
+/// The first mount point of each v1 (`cgroup`) mount option `wanted` picks.
+fn v1_mounts_by(mountinfo: &str, wanted: impl Fn(&str) -> bool) -> HashMap<String, PathBuf> {
     let mut mounts = HashMap::new();
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -142,12 +172,10 @@ fn v1_mounts(mountinfo: &str) -> HashMap<String, PathBuf> {
         let (Some(mount_point), Some(opts)) = (left.split_whitespace().nth(4), right.nth(1)) else {
             continue;
         };
-        for opt in opts.split(',') {
-            if KNOWN_V1.contains(&opt) {
-                mounts
-                    .entry(opt.to_string())
-                    .or_insert_with(|| PathBuf::from(mount_point));
-            }
+        for opt in opts.split(',').filter(|opt| wanted(opt)) {
+            mounts
+                .entry(opt.to_string())
+                .or_insert_with(|| PathBuf::from(mount_point));
         }
     }
     mounts
@@ -689,6 +717,7 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), PathBuf::from("/nonexistent").join(c)))
                 .collect(),
+            named: HashMap::new(),
             unified: None,
         }
     }
@@ -706,6 +735,34 @@ mod tests {
         );
         assert_eq!(m["pids"], PathBuf::from("/sys/fs/cgroup/pids"));
         assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn named_hierarchies_are_found_and_are_v1_mount_points() {
+        let info = "32 25 0:28 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids\n\
+                    40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n\
+                    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        let named = named_v1_mounts(info);
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert_eq!(
+            named["name=systemd"],
+            PathBuf::from("/sys/fs/cgroup/systemd")
+        );
+        assert!(!v1_mounts(info).contains_key("name=systemd"));
+        let host = Host {
+            setup: CgroupSetup::Hybrid,
+            v1: v1_mounts(info),
+            named,
+            unified: Some(PathBuf::from("/sys/fs/cgroup/unified")),
+        };
+        assert_eq!(
+            host.v1_mount_points(),
+            [
+                PathBuf::from("/sys/fs/cgroup/pids"),
+                PathBuf::from("/sys/fs/cgroup/systemd")
+            ]
+        );
+        assert_eq!(host.hierarchy_mount_points().len(), 3);
     }
 
     #[test]
