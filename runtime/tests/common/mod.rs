@@ -82,7 +82,8 @@ pub fn delete_every_container(tool: &str, root: &Path) {
 }
 
 /// Every cgroup hierarchy a container may get a directory in on this
-/// hybrid host (v1 controllers and the cgroup2 tree).
+/// hybrid host (v1 controllers, the named `name=systemd` hierarchy and the
+/// cgroup2 tree).
 pub const CGROUP_HIERARCHIES: &[&str] = &[
     "cpu",
     "cpuacct",
@@ -96,6 +97,7 @@ pub const CGROUP_HIERARCHIES: &[&str] = &[
     "net_cls",
     "net_prio",
     "perf_event",
+    "systemd",
     "unified",
 ];
 
