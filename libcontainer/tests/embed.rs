@@ -1,8 +1,10 @@
 //! Embedding: a multi-threaded tokio program with a `waitpid(-1)` reaper on
 //! SIGCHLD (what the containerd-shim crate does) drives 50 containers at
-//! once through the library. Every container's exit must reach that reaper
-//! exactly once with the right code, and the library must leave the
-//! caller's cwd, environment, umask and signal mask as they were.
+//! once through the library, and execs a process into each (which lets the
+//! container's process end). Every init's and every exec'd process's exit
+//! must reach that reaper exactly once with the right code, and the
+//! library must leave the caller's cwd, environment, umask and signal mask
+//! as they were.
 //!
 //! `harness = false`: the container helpers re-execute this binary, so
 //! `main` must call the library's entry point before anything else.
@@ -10,7 +12,7 @@
 #[path = "common/isolate.rs"]
 mod isolate;
 
-use libcontainer::container::{self, CreateOptions};
+use libcontainer::container::{self, CreateOptions, ExecOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -114,16 +116,14 @@ async fn drive_containers() -> Result<(), String> {
     for n in 0..CONTAINERS {
         let (root, bundle) = (root.clone(), bundle.clone());
         tasks.push(tokio::task::spawn_blocking(move || {
-            run_one(&root, &bundle, n).map(|pid| (pid, n as i32))
+            run_one(&root, &bundle, n)
         }));
     }
     let mut expected = HashMap::new();
     let mut errors = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            Ok((pid, code)) => {
-                expected.insert(pid, code);
-            }
+            Ok(pids) => expected.extend(pids),
             Err(e) => errors.push(e),
         }
     }
@@ -175,10 +175,11 @@ async fn drive_containers() -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-    if expected.len() != CONTAINERS {
+    if expected.len() != 2 * CONTAINERS {
         errors.push(format!(
-            "only {} of {CONTAINERS} containers started",
-            expected.len()
+            "only {} of {} inits and exec'd processes started",
+            expected.len(),
+            2 * CONTAINERS
         ));
     }
     if errors.is_empty() {
@@ -188,8 +189,12 @@ async fn drive_containers() -> Result<(), String> {
     }
 }
 
-/// create + start one container whose process exits with `n`.
-fn run_one(root: &Path, bundle: &Path, n: usize) -> Result<i32, String> {
+/// create + start one container whose process waits for an exec'd one,
+/// which exits with 100 + `n`; once the reaper took that one (its /proc
+/// entry goes: the init's exit would kill it, as the pid namespace's
+/// end), the init exits with `n`. Returns the
+/// two pids with the exit codes they must report.
+fn run_one(root: &Path, bundle: &Path, n: usize) -> Result<Vec<(i32, i32)>, String> {
     let id = format!("embed-{n}");
     let own_bundle = bundle.with_file_name(format!("bundle-{n}"));
     std::fs::create_dir_all(&own_bundle).map_err(|e| e.to_string())?;
@@ -207,7 +212,22 @@ fn run_one(root: &Path, bundle: &Path, n: usize) -> Result<i32, String> {
     };
     let created = container::create(&opts).map_err(|e| format!("create {id}: {e}"))?;
     container::start(root, &id).map_err(|e| format!("start {id}: {e}"))?;
-    Ok(created.pid)
+    let process = serde_json::from_value(serde_json::json!({
+        "user": {"uid": 0, "gid": 0}, "cwd": "/", "env": ["PATH=/bin"],
+        "args": ["/bin/sh", "-c", format!("echo $$ > /tmp/go-{n}; exit {}", 100 + n)],
+    }))
+    .unwrap();
+    let exec = ExecOptions {
+        root: root.to_path_buf(),
+        id: id.clone(),
+        process,
+        ..Default::default()
+    };
+    let executed = container::exec(&exec).map_err(|e| format!("exec {id}: {e}"))?;
+    Ok(vec![
+        (created.pid, n as i32),
+        (executed.pid, 100 + n as i32),
+    ])
 }
 
 fn make_bundle(work: &Path) -> PathBuf {
@@ -218,13 +238,17 @@ fn make_bundle(work: &Path) -> PathBuf {
         std::fs::create_dir_all(bundle.join("rootfs").join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
-    std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
+    for applet in ["sh", "sleep", "touch", "rm"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
     let config = r#"{
   "ociVersion": "1.2.0",
   "root": {"path": "ROOTFS"},
-  "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["/bin/sh", "-c", "exit EXIT_CODE"],
+  "process": {"user": {"uid": 0, "gid": 0}, "cwd": "/", "args": ["/bin/sh", "-c",
+              "while [ ! -s /tmp/go-EXIT_CODE ]; do sleep 0.01; done; read p < /tmp/go-EXIT_CODE; while [ -e /proc/$p ]; do sleep 0.01; done; exit EXIT_CODE"],
               "env": ["PATH=/bin"]},
-  "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+  "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+             {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
   "linux": {"cgroupsPath": "CGROUP",
             "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}]}
 }"#;
