@@ -666,8 +666,14 @@ fn a_relative_cgroups_path_is_taken_under_the_callers_cgroup_or_the_root() {
 fn an_existing_cgroup_is_joined_and_never_removed() {
     let b = Bundle::new("existing");
     let dir = host_dir("pids", &b.cgroup);
-    // Pre-made by "someone else" (the test) in every hierarchy rrun uses.
-    for h in V1 {
+    // Pre-made by "someone else" (the test) in every hierarchy rrun uses,
+    // the named name=systemd one included.
+    let named: &[&str] = if has_v1("name=systemd") {
+        &["systemd"]
+    } else {
+        &[]
+    };
+    for h in V1.iter().chain(named) {
         std::fs::create_dir(host_dir(h, &b.cgroup)).unwrap();
     }
     b.write_config(&b.config(&["sleep", "100"], json!({"pids": {"limit": 9}})));
@@ -677,7 +683,7 @@ fn an_existing_cgroup_is_joined_and_never_removed() {
     assert!(out.status.success(), "delete: {}", stderr(&out));
     assert!(dir.exists(), "rrun removed a cgroup it did not create");
     // Ours to clean up (empty now; the hybrid cgroup2 one is rrun's).
-    for h in V1 {
+    for h in V1.iter().chain(named) {
         std::fs::remove_dir(host_dir(h, &b.cgroup)).unwrap();
     }
     let _ = std::fs::remove_dir(host_dir("unified", &b.cgroup));
@@ -749,4 +755,69 @@ fn a_joined_mount_namespace_does_not_hide_the_cgroups() {
     let seen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(seen.contains(&format!(":pids:{}", b.cgroup)), "{seen}");
     assert_no_cgroup(&b.cgroup, "mntns");
+}
+
+/// A named v1 hierarchy (`name=systemd` at /sys/fs/cgroup/systemd here)
+/// holds the container at its cgroupsPath, as runc puts it there, with
+/// and without a cgroup namespace; the container's cgroup mount shows its
+/// own directory there; delete leaves nothing.
+#[test]
+fn the_container_is_in_the_named_systemd_hierarchy_as_with_runc() {
+    if !has_v1("name=systemd") {
+        eprintln!("no name=systemd hierarchy on this host: skipped");
+        return;
+    }
+    let b = Bundle::new("named");
+    std::os::unix::fs::symlink("busybox", b.dir.join("rootfs/bin/grep")).unwrap();
+    let script = "grep name=systemd /proc/self/cgroup > /out/cgroup; \
+                  cat /sys/fs/cgroup/systemd/cgroup.procs > /out/procs; exec sleep 1000";
+    for cgroupns in [false, true] {
+        let mut config = b.config(&["sh", "-c", script], json!({"pids": {"limit": 20}}));
+        if cgroupns {
+            config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "cgroup"}));
+        }
+        b.write_config(&config);
+        let id = format!("named-{cgroupns}");
+        b.create(&id);
+        let state: Value = serde_json::from_slice(&b.rrun(&["state", &id]).stdout).unwrap();
+        let pid = state["pid"].as_i64().unwrap().to_string();
+        let procs = read_host("systemd", &b.cgroup, "cgroup.procs");
+        assert_eq!(procs, pid, "the init in name=systemd{}", b.cgroup);
+        assert!(b.rrun(&["start", &id]).status.success());
+        let seen = b.wait_for_out("procs");
+        let line = std::fs::read_to_string(b.out_file("cgroup")).unwrap();
+        let want = if cgroupns { "/" } else { b.cgroup.as_str() };
+        assert_eq!(
+            line.trim().split_once(':').unwrap().1,
+            format!("name=systemd:{want}")
+        );
+        // Its own directory: pid 1 (sh, then sleep) and the cat that read it.
+        assert!(seen.lines().any(|l| l == "1"), "{seen}");
+        assert!(
+            seen.lines().count() <= 2,
+            "not the container's own cgroup: {seen}"
+        );
+        let out = b.rrun(&["delete", "--force", &id]);
+        assert!(out.status.success(), "delete: {}", stderr(&out));
+        assert_no_cgroup(&b.cgroup, "named hierarchy");
+        std::fs::remove_file(b.out_file("procs")).unwrap();
+    }
+
+    // runc 1.1 puts it at the same place in that hierarchy.
+    let config = b.config(&["grep", "name=systemd", "/proc/self/cgroup"], json!({}));
+    b.write_config(&config);
+    let rrun = b.rrun(&["run", "--bundle", &b.bundle_arg(), "named-run"]);
+    assert!(rrun.status.success(), "rrun run: {}", stderr(&rrun));
+    let runc = b.runc(&["run", "--bundle", &b.bundle_arg(), "named-run"]);
+    assert!(runc.status.success(), "runc run: {}", stderr(&runc));
+    assert_eq!(stdout(&rrun), stdout(&runc));
+    assert!(
+        stdout(&rrun).ends_with(&format!(":name=systemd:{}\n", b.cgroup)),
+        "{}",
+        stdout(&rrun)
+    );
+    assert_no_cgroup(&b.cgroup, "named hierarchy, run");
 }
