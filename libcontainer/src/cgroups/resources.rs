@@ -568,7 +568,13 @@ fn check_v2(host: &Host, resources: &LinuxResources) -> Result<(), ResourceError
         }
     }
     if resources.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+        // libcgroups' v2 manager has no rdma controller: it would drop
+        // the limits without a word.
         need("rdma", "rdma")?;
+        return Err(unavailable(
+            "rdma",
+            "rdma limits on cgroup v2 are not supported by rrun",
+        ));
     }
     Ok(())
 }
@@ -763,6 +769,27 @@ mod tests {
             ]
         );
         assert_eq!(host.hierarchy_mount_points().len(), 3);
+    }
+
+    #[test]
+    fn rdma_limits_are_refused_on_v2_even_where_the_controller_exists() {
+        let root = std::env::temp_dir().join(format!("rrun-rdma-v2-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cgroup.controllers"), "memory pids rdma\n").unwrap();
+        let host = Host {
+            setup: CgroupSetup::Unified,
+            v1: HashMap::new(),
+            named: HashMap::new(),
+            unified: Some(root.clone()),
+        };
+        let r = resources(r#"{"rdma":{"mlx5_1":{"hcaHandles":3}}}"#);
+        let e = check(&host, &r).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "linux.resources.rdma: rdma limits on cgroup v2 are not supported by rrun"
+        );
+        check(&host, &resources(r#"{"pids":{"limit":10}}"#)).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
