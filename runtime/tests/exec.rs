@@ -21,7 +21,7 @@ const EXEC_PROCESS: &str = concat!(
     "/tests/fixtures/exec-process.json"
 );
 const APPLETS: &[&str] = &[
-    "sh", "sleep", "cat", "id", "pwd", "grep", "ls", "tty", "stty", "true", "echo", "kill",
+    "sh", "sleep", "cat", "id", "pwd", "grep", "ls", "tty", "stty", "true", "echo", "kill", "touch",
 ];
 
 /// A busybox bundle, a state root for rrun and one for runc; removed on
@@ -504,36 +504,40 @@ fn receive_fd(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
     panic!("no fd on the console socket")
 }
 
-/// `exec -t` in the foreground in a real terminal (a `script` session):
-/// the process gets a pty, its output and exit code come back, and the
-/// terminal's settings are as they were afterwards.
-#[test]
-fn exec_t_in_a_terminal_proxies_the_pty_and_restores_it() {
-    let b = Bundle::new("tty");
-    b.start("c");
-    let settings = b.dir.join("settings");
-    let inner = format!(
-        "stty -g > {s}.before; {RRUN} --root {root} exec -t c sh -c 'tty; exit 5'; \
-         echo rc=$?; stty -g > {s}.after",
-        s = settings.display(),
-        root = b.root.display()
-    );
+/// Runs `inner` in a `script` session (a real terminal) and returns what
+/// the terminal showed.
+fn in_a_terminal(inner: &str) -> String {
     let mut child = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
+        .args(["-qec", inner, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("script (util-linux)");
     drop(child.stdin.take());
     let mut text = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    out.read_to_string(&mut text).unwrap();
     child.wait().unwrap();
+    text
+}
+
+/// `exec -t` in the foreground in a real terminal: the process gets a pty
+/// of the terminal's size, its output and exit code come back, and the
+/// terminal's settings are as they were afterwards.
+#[test]
+fn exec_t_in_a_terminal_proxies_the_pty_and_restores_it() {
+    let b = Bundle::new("tty");
+    b.start("c");
+    let settings = b.dir.join("settings");
+    let text = in_a_terminal(&format!(
+        "stty rows 33 cols 101; stty -g > {s}.before; \
+         {RRUN} --root {root} exec -t c sh -c 'tty; stty size; exit 5'; \
+         echo rc=$?; stty -g > {s}.after",
+        s = settings.display(),
+        root = b.root.display()
+    ));
     assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("33 101"), "the window size: {text:?}");
     assert!(text.contains("rc=5"), "{text:?}");
     let read = |ext| std::fs::read_to_string(format!("{}.{ext}", settings.display())).unwrap();
     assert_eq!(
@@ -541,5 +545,23 @@ fn exec_t_in_a_terminal_proxies_the_pty_and_restores_it() {
         read("after"),
         "the terminal was not restored"
     );
-    let _ = std::io::stdout().flush();
+}
+
+/// A terminal resized while the process runs: rrun passes SIGWINCH's new
+/// size on. The process waits for a file that a second exec makes after
+/// the resize, then prints its size.
+#[test]
+fn exec_t_passes_a_window_resize_on() {
+    let b = Bundle::new("winch");
+    b.start("c");
+    let rrun = format!("{RRUN} --root {}", b.root.display());
+    let text = in_a_terminal(&format!(
+        "stty rows 20 cols 70; \
+         {rrun} exec -t c sh -c 'while [ ! -e /tmp/resized ]; do sleep 0.02; done; stty size' & \
+         while [ ! -e /proc/$!/fd/3 ]; do sleep 0.02; done; \
+         stty rows 41 cols 123; kill -WINCH $!; \
+         {rrun} exec c touch /tmp/resized; wait $!; echo rc=$?"
+    ));
+    assert!(text.contains("41 123"), "the new size: {text:?}");
+    assert!(text.contains("rc=0"), "{text:?}");
 }
