@@ -23,7 +23,11 @@ impl Bundle {
     fn new(name: &str, args: &[&str]) -> Bundle {
         let dir = std::env::temp_dir().join(format!("rrun-cli-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        make_busybox_rootfs(&dir, &["sh", "true", "sleep", "echo", "cat"], &[]);
+        make_busybox_rootfs(
+            &dir,
+            &["sh", "true", "sleep", "echo", "cat", "stty", "tty"],
+            &[],
+        );
         let cgroup = format!("/rrun-cli-{name}-{}", std::process::id());
         let bundle = Bundle {
             root: dir.join("state"),
@@ -493,17 +497,25 @@ fn run_with_a_terminal_proxies_the_pty() {
         return;
     };
     let b = Bundle::new("tty", &[]);
-    let mut config = b.config(&["sh", "-c", "tty; read line; echo got:$line; exit 5"]);
+    let mut config = b.config(&[
+        "sh",
+        "-c",
+        "tty; stty size; read line; echo got:$line; exit 5",
+    ]);
     config["process"]["terminal"] = json!(true);
     config["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/dev/pts", "type": "devpts", "source": "devpts",
         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
     }));
     b.write_config(&config);
+    // The window size reaches the pty; the terminal is restored after.
+    let settings = b.dir.join("settings");
     let command = format!(
-        "{RRUN} --root {} run --bundle {} tty1",
+        "stty rows 33 cols 101; stty -g > {s}.before; \
+         {RRUN} --root {} run --bundle {} tty1; rc=$?; stty -g > {s}.after; exit $rc",
         b.root.display(),
-        b.bundle_arg()
+        b.bundle_arg(),
+        s = settings.display(),
     );
     let mut child = Command::new(script)
         .args(["-qec", &command, "/dev/null"])
@@ -523,7 +535,14 @@ fn run_with_a_terminal_proxies_the_pty() {
         text.contains("got:hello"),
         "input did not reach the process: {text:?}"
     );
+    assert!(text.contains("33 101"), "the window size: {text:?}");
     assert_eq!(out.status.code(), Some(5), "{text:?}");
+    let read = |ext| std::fs::read_to_string(format!("{}.{ext}", settings.display())).unwrap();
+    assert_eq!(
+        read("before"),
+        read("after"),
+        "the terminal was not restored"
+    );
     b.assert_clean("terminal run");
 }
 
