@@ -94,6 +94,7 @@ pub fn run(root: &Path, args: Args) -> Result<i32> {
         console_socket_fd: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
         preserve_fds: (3..3 + args.preserve_fds as i32).collect(),
         ignore_paused: args.ignore_paused,
+        stdio: None,
     };
     let executed = container::exec(&opts)?;
     let Some(signals) = signals else {

@@ -206,6 +206,7 @@ fn create_options(root: &std::path::Path, systemd_cgroup: bool, args: CreateArgs
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         preserve_fds: (3..3 + args.preserve_fds as i32).collect(),
+        stdio: None,
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -40,6 +40,18 @@ pub struct CreateOptions {
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`, managed
     /// through systemd.
     pub systemd_cgroup: bool,
+    /// The container process's stdin, stdout and stderr (a shim's FIFOs);
+    /// `None`: the caller's own, as runc's CLI passes them on.
+    pub stdio: Option<StdioFds>,
+}
+
+/// Three fds of the caller that become a process's fds 0, 1 and 2; the
+/// caller keeps them open until the call returns (they are copied).
+#[derive(Debug, Clone, Copy)]
+pub struct StdioFds {
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
 }
 
 /// A created container: its init's pid (in the caller's pid namespace)
@@ -130,7 +142,7 @@ fn create_in(
     dir.save_owned(&owned)?;
 
     let (ours, theirs) = Channel::pair()?;
-    let mut bootstrap = spawn_bootstrap(id, &theirs)?;
+    let mut bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
     drop(theirs);
 
     let cgroup = Cgroup::open(cgroup_path)?;
@@ -322,11 +334,26 @@ fn connect_console(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
 
 /// Spawn the bootstrap: our own binary, guarded, with the channel on fd 3
 /// and the stage in its environment only (the caller's stays untouched).
-pub(super) fn spawn_bootstrap(id: &str, channel: &Channel) -> Result<Child, ContainerError> {
+pub(super) fn spawn_bootstrap(
+    id: &str,
+    channel: &Channel,
+    stdio: Option<&StdioFds>,
+) -> Result<Child, ContainerError> {
     let exe = GuardedExe::new()?;
     let channel_fd = channel.as_raw_fd();
     let mut cmd = Command::new(exe.exec_path());
     cmd.arg0("rrun-init").env(STAGE_ENV, STAGE_BOOTSTRAP);
+    if let Some(stdio) = stdio {
+        let copy = |fd: RawFd| -> Result<std::process::Stdio, ContainerError> {
+            let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+                .map_err(ContainerError::sys(id, "dup stdio fd", fd))?;
+            // SAFETY: F_DUPFD_CLOEXEC just made this fd for us alone.
+            Ok(unsafe { OwnedFd::from_raw_fd(dup) }.into())
+        };
+        cmd.stdin(copy(stdio.stdin)?)
+            .stdout(copy(stdio.stdout)?)
+            .stderr(copy(stdio.stderr)?);
+    }
     // SAFETY: the closure runs between fork and exec and calls only
     // async-signal-safe functions (dup2, fcntl) on fds we own.
     unsafe {

@@ -51,6 +51,8 @@ pub struct ExecOptions {
     pub preserve_fds: Vec<RawFd>,
     /// Exec into a paused container (the process then starts frozen).
     pub ignore_paused: bool,
+    /// The process's stdin, stdout and stderr; `None`: the caller's own.
+    pub stdio: Option<super::StdioFds>,
 }
 
 /// The new process: its pid (in the caller's pid namespace) and a pidfd.
@@ -74,7 +76,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     let console = console_socket(opts)?;
     let (cgroup_join, join_late) = cgroup_join(&state, frozen)?;
     let (ours, theirs) = Channel::pair()?;
-    let mut bootstrap = spawn_bootstrap(id, &theirs)?;
+    let mut bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
     drop(theirs);
     let config = ExecConfig {
         id: id.clone(),

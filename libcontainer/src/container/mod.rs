@@ -13,7 +13,7 @@ mod ps;
 mod start;
 mod update;
 
-pub use create::{create, create_from, CreateOptions, Created};
+pub use create::{create, create_from, CreateOptions, Created, StdioFds};
 pub use delete::delete;
 pub use events::*;
 pub use exec::{exec, ExecDefaults, ExecOptions, Executed};
