@@ -32,6 +32,7 @@ pub mod channel;
 pub mod config;
 pub mod container;
 pub mod exe_guard;
+pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod namespaces;
