@@ -9,7 +9,8 @@
 //! ctr and podman: its path), `{rtpath}` its path, `{name}` the check's
 //! container name, `{img}` the engine's busybox image, `{dir}` a host
 //! directory of the check, `{runcroot}` ctr's --runc-root for the runtime,
-//! `{cgparent}` podman's cgroup parent, `{hostnet}` the host's network
+//! `{cgparent}` podman's cgroup parent, `{statedir}` where the runtime keeps
+//! its containers' state under the engine, `{hostnet}` the host's network
 //! namespace (`net:[N]`), and any `{var}` saved by an earlier step.
 
 use super::engines::{Engine, Engines, Runtime};
@@ -380,6 +381,10 @@ pub fn run(
     vars.insert("rtpath".into(), rt.path.display().to_string());
     vars.insert("name".into(), name.clone());
     vars.insert("dir".into(), dir.clone());
+    vars.insert(
+        "statedir".into(),
+        engines.state_dir(check.engine, rt).display().to_string(),
+    );
     vars.insert(
         "runcroot".into(),
         engines.ctr_runc_root(rt).display().to_string(),

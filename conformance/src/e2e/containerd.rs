@@ -72,6 +72,8 @@ pub fn checks() -> Vec<Check> {
                 run_d(&["sleep", "300"]),
                 e(&["task", "ls"]).has("{name}").has("RUNNING"),
                 cg("pids", "pids.current").out("1"),
+                // Where the leftover probe looks: the runtime's state of this container.
+                host(&["ls", "{statedir}"]).out("{name}"),
             ],
         ),
         check(

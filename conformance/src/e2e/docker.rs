@@ -187,6 +187,8 @@ pub fn checks() -> Vec<Check> {
         ])).exec(),
         check(Docker, "top", with(started(), vec![
             e(&["top", "{name}"]).has("sleep 300"),
+            // Where the leftover probe looks: the runtime's state of this container.
+            host(&["ls", "{statedir}"]).pred("one container's state", |s| s.lines().count() == 1),
         ])),
         check(Docker, "stats --no-stream", with(started(), vec![
             e(&["stats", "--no-stream", "--format", "{{.Name}} pids={{.PIDs}} mem={{.MemUsage}}", "{name}"])

@@ -210,9 +210,9 @@ impl Engines {
     /// must be empty once a check cleaned up.
     pub fn state_dir(&self, engine: Engine, rt: &Runtime) -> PathBuf {
         match engine {
-            Engine::Docker => self
-                .work
-                .join(format!("docker-exec/runtime-{}/moby", rt.name)),
+            // dockerd 20.10 gives every runtime the same --root, its default
+            // runtime's.
+            Engine::Docker => self.work.join("docker-exec/runtime-runc/moby"),
             Engine::Containerd => self.ctr_runc_root(rt).join(CTR_NS),
             // podman hands the runtime no --root: its default.
             Engine::Podman => {

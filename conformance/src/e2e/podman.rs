@@ -1,7 +1,7 @@
 //! podman 4.3 checks, rootful, the runtime given by path (`podman
 //! --runtime <path>`, through conmon), cgroupfs, no network.
 
-use super::check::{check, e, Check};
+use super::check::{check, e, host, Check};
 use super::engines::Engine::Podman;
 
 pub fn checks() -> Vec<Check> {
@@ -158,6 +158,9 @@ pub fn checks() -> Vec<Check> {
                     "sleep",
                     "300",
                 ]),
+                // Where the leftover probe looks: the runtime's state of this container.
+                host(&["ls", "{statedir}"])
+                    .pred("one container's state", |s| s.lines().count() == 1),
                 e(&["rm", "-f", "-t", "0", "{name}"]).has("{name}"),
                 e(&["ps", "-a", "--format", "{{.Names}}"]).lacks("{name}"),
             ],
