@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// Default deadline of one step.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline of a whole check's steps (the removal after has its own).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[derive(Clone, Debug)]
 pub enum Kind {
@@ -208,6 +210,8 @@ pub struct Outcome {
     /// engine logged during the check.
     pub details: Vec<String>,
     pub elapsed: Duration,
+    /// A step hit its deadline: the engine may be hung.
+    pub timed_out: bool,
 }
 
 pub struct Ctx<'a> {
@@ -241,17 +245,17 @@ impl Ctx<'_> {
 }
 
 /// Runs one step once.
-fn run_step(ctx: &Ctx, check: &Check, s: &Step) -> Output {
+fn run_step(ctx: &Ctx, check: &Check, s: &Step, timeout: Duration) -> Output {
     match &s.kind {
         Kind::Engine { args, stdin, tty } => {
             let mut argv = ctx.engines.prefix(check.engine, ctx.rt);
             argv.extend(args.iter().map(|a| ctx.expand(a)));
             let input = stdin.map(|i| ctx.expand(i));
-            ctx.engines.run(&argv, input.as_deref(), *tty, s.timeout)
+            ctx.engines.run(&argv, input.as_deref(), *tty, timeout)
         }
         Kind::Host(args) => {
             let argv: Vec<String> = args.iter().map(|a| ctx.expand(a)).collect();
-            ctx.engines.run(&argv, None, false, s.timeout)
+            ctx.engines.run(&argv, None, false, timeout)
         }
         Kind::Cgroup { controller, file } => {
             let mut o = Output {
@@ -299,7 +303,10 @@ pub fn cgroup_file(pid: u32, controller: &str, file: &str) -> Result<(String, St
 /// Why `o` does not meet `s` (None: it does).
 fn judge(ctx: &Ctx, s: &Step, o: &Output) -> Option<String> {
     if o.timed_out {
-        return Some(format!("timed out after {}s", s.timeout.as_secs()));
+        return Some(format!(
+            "timed out after {:.0}s",
+            o.elapsed.as_secs_f64().min(s.timeout.as_secs_f64())
+        ));
     }
     if let Some(c) = s.code {
         if o.code != Some(c) {
@@ -397,10 +404,13 @@ pub fn run(
     engines.logjson.reset();
     let marks = engines.log_marks();
     let mut failure: Option<(String, Vec<String>)> = None;
+    let check_deadline = start + CHECK_TIMEOUT;
+    let mut timed_out = false;
     for (i, s) in check.steps.iter().enumerate() {
         let deadline = s.until.map(|u| Instant::now() + u);
         let (o, bad) = loop {
-            let o = run_step(&ctx, check, s);
+            let left = check_deadline.saturating_duration_since(Instant::now());
+            let o = run_step(&ctx, check, s, s.timeout.min(left));
             let bad = judge(&ctx, s, &o);
             match (bad, deadline) {
                 (Some(_), Some(d)) if Instant::now() < d => {
@@ -410,6 +420,7 @@ pub fn run(
             }
         };
         if let Some(why) = bad {
+            timed_out = o.timed_out;
             let mut d = vec![
                 format!("step {}: {}", i + 1, o.line),
                 format!("  {} in {:.2}s", o.status(), o.elapsed.as_secs_f64()),
@@ -456,6 +467,7 @@ pub fn run(
             reason: String::new(),
             details: Vec::new(),
             elapsed: start.elapsed(),
+            timed_out: false,
         },
         Some((reason, mut details)) => {
             for l in runtime_log {
@@ -481,6 +493,7 @@ pub fn run(
                 reason,
                 details,
                 elapsed: start.elapsed(),
+                timed_out,
             }
         }
     }

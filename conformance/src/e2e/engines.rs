@@ -474,6 +474,13 @@ impl Engines {
         lines.split_off(skip)
     }
 
+    /// The engine answers a version query within 10 s.
+    pub fn answers(&self, engine: Engine, rt: &Runtime) -> bool {
+        let mut argv = self.prefix(engine, rt);
+        argv.push("version".into());
+        self.run(&argv, None, false, Duration::from_secs(10)).code == Some(0)
+    }
+
     /// The host pid of a container's init.
     pub fn pid(&self, engine: Engine, rt: &Runtime, name: &str) -> Result<u32> {
         let mut argv = self.prefix(engine, rt);

@@ -251,6 +251,18 @@ fn harness(args: &Args) -> Result<i32> {
                         .to_string();
                     check::run(&engines, c, rt, name, dir, &f)
                 };
+                // A hung engine fails the checks left at once, not one
+                // deadline each.
+                if o.timed_out && !engines.answers(c.engine, rt) {
+                    engines.broken.insert(
+                        c.engine,
+                        format!(
+                            "{} stopped answering during {:?}",
+                            c.engine.label(),
+                            c.title()
+                        ),
+                    );
+                }
                 *per_runtime.entry(rt.name.clone()).or_default() += o.elapsed;
                 eprintln!(
                     "{:<4} {:<6} {} ({:.1}s){}",
@@ -351,6 +363,7 @@ fn failed(reason: String) -> Outcome {
         reason,
         details: Vec::new(),
         elapsed: Duration::ZERO,
+        timed_out: false,
     }
 }
 
