@@ -19,10 +19,12 @@ pub const DOCKERD: &str = "/usr/sbin/dockerd";
 pub const CONTAINERD: &str = "/usr/bin/containerd";
 pub const CTR: &str = "/usr/bin/ctr";
 pub const PODMAN: &str = "/usr/bin/podman";
-/// containerd namespace of the ctr checks; also their cgroup parent.
-pub const CTR_NS: &str = "rrun-e2e";
-pub const DOCKER_CGROUP_PARENT: &str = "/rrun-e2e-docker";
-pub const PODMAN_CGROUP_PARENT: &str = "/rrun-e2e-podman";
+/// containerd namespace of the ctr checks; also their cgroup parent. No
+/// cgroup of the run has "rrun" in its name: scripts/test.sh, running at the
+/// same time on a developer's machine, takes those for its leftovers.
+pub const CTR_NS: &str = "e2e-engines";
+pub const DOCKER_CGROUP_PARENT: &str = "/e2e-engines-docker";
+pub const PODMAN_CGROUP_PARENT: &str = "/e2e-engines-podman";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Engine {
@@ -230,7 +232,7 @@ impl Engines {
     pub fn cgroup_parent(engine: Engine) -> &'static str {
         match engine {
             Engine::Docker => DOCKER_CGROUP_PARENT,
-            Engine::Containerd => "/rrun-e2e",
+            Engine::Containerd => "/e2e-engines",
             Engine::Podman => PODMAN_CGROUP_PARENT,
         }
     }

@@ -214,6 +214,7 @@ fn harness(args: &Args) -> Result<i32> {
             .to_string(),
     );
     fixed.insert("cgparent".into(), engines::PODMAN_CGROUP_PARENT.into());
+    fixed.insert("ctrns".into(), engines::CTR_NS.into());
     fixed.insert(
         "ctrstate".into(),
         engines.work.join("containerd/state").display().to_string(),
@@ -242,7 +243,14 @@ fn harness(args: &Args) -> Result<i32> {
                         }
                         .into(),
                     );
-                    let name = format!("e2e-{}-{i}", rt.name);
+                    // No runtime name in it: it is part of ctr's cgroup paths (see
+                    // engines::CTR_NS).
+                    let k = args
+                        .runtimes
+                        .iter()
+                        .position(|r| r.name == rt.name)
+                        .unwrap_or(0);
+                    let name = format!("e2e-{i}-rt{k}");
                     let dir = engines
                         .work
                         .join("checks")

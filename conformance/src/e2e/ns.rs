@@ -24,7 +24,7 @@ pub const WORK: &str = "/run/rrun-e2e";
 /// The cgroup parents the engines are told to use (docker's cgroup-parent,
 /// ctr's namespace, podman's --cgroup-parent). A run refuses to start when
 /// one exists: it would not know what it may remove.
-pub const CGROUP_PARENTS: &[&str] = &["rrun-e2e-docker", "rrun-e2e", "rrun-e2e-podman"];
+pub const CGROUP_PARENTS: &[&str] = &["e2e-engines-docker", "e2e-engines", "e2e-engines-podman"];
 
 /// Paths an engine writes by default; with the overlays they must not
 /// appear on the host.
