@@ -103,6 +103,9 @@ fn flag_option(option: &str) -> Option<(bool, libc::c_ulong)> {
         "noiversion" => (false, libc::MS_I_VERSION),
         "nosymfollow" => (true, libc::MS_NOSYMFOLLOW),
         "symfollow" => (false, libc::MS_NOSYMFOLLOW),
+        // runc's names for MS_POSIXACL (a filesystem that takes ACLs).
+        "acl" => (true, libc::MS_POSIXACL),
+        "noacl" => (false, libc::MS_POSIXACL),
         "bind" => (true, libc::MS_BIND),
         "rbind" => (true, libc::MS_BIND | libc::MS_REC),
         _ => return None,
