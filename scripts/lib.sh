@@ -57,3 +57,41 @@ ensure_cargo() {
     # 2 cores: one build at a time, each with at most 2 jobs.
     export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 }
+
+# Installing docker.io must not start a dockerd on the machine (its init
+# script would create docker0 and iptables rules): while we install, a
+# policy-rc.d forbids starting services, unless one is there already.
+POLICY=/usr/sbin/policy-rc.d
+made_policy=""
+drop_policy() {
+    if [ -n "$made_policy" ]; then
+        rm -f "$POLICY"
+        made_policy=""
+    fi
+}
+
+ensure_engines() {
+    # docker.io: dockerd 20.10, the docker CLI, docker-init (tini);
+    # containerd: containerd 1.6, ctr, the runc-v2 shim; podman + conmon;
+    # runc: the reference column; busybox-static: the image; util-linux:
+    # unshare; bsdutils: script (a pty for -t); tar, coreutils: the image
+    # archive (sha256sum).
+    local pkgs=(docker.io containerd podman conmon runc tini busybox-static util-linux bsdutils
+        tar coreutils)
+    local missing=() p
+    for p in "${pkgs[@]}"; do
+        package_installed "$p" || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    if [ ! -e "$POLICY" ]; then
+        printf '#!/bin/sh\n# rrun scripts/lib.sh: no service starts while engines are installed\nexit 101\n' \
+            >"$POLICY"
+        chmod 755 "$POLICY"
+        made_policy=1
+    fi
+    ensure_packages "${missing[@]}" || {
+        drop_policy
+        return 1
+    }
+    drop_policy
+}

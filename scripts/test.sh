@@ -18,6 +18,7 @@ STEPS=(
     "cargo test"
     "build static conformance checker"
     "conformance suite"
+    "engines end to end"
     "nothing left behind"
 )
 passed=0
@@ -58,6 +59,9 @@ install_packages() {
     # runtime/tests/seccomp_docker.rs.
     ensure_packages busybox-static runc crun libseccomp2 util-linux iproute2 gcc libc6-dev \
         gcc-multilib procps
+    # Docker 20.10, containerd 1.6, podman 4.3 for the end-to-end step,
+    # installed without starting any of their services.
+    ensure_engines
     ensure_cargo
     cargo fmt --version
     cargo clippy --version
@@ -73,6 +77,13 @@ run_conformance() {
     runc=$(command -v runc)
     "$target"/release/rrun-conformance --runtime rrun="$target"/release/rrun --runtime runc="$runc" \
         --checker "$target"/x86_64-unknown-linux-gnu/release/rrun-checker
+}
+
+# Docker, containerd (ctr and the runc-v2 shim) and podman, each started
+# privately by the harness, with runc and rrun side by side.
+run_engines() {
+    "$target"/release/rrun-e2e --runtime runc="$(command -v runc)" \
+        --runtime rrun="$PWD/$target/release/rrun"
 }
 
 leftover_mounts() {
@@ -122,4 +133,5 @@ step "cargo build --release" cargo build --release --workspace
 step "cargo test" cargo test --workspace
 step "build static conformance checker" build_checker
 step "conformance suite" run_conformance
+step "engines end to end" run_engines
 step "nothing left behind" check_leftovers
