@@ -7,6 +7,7 @@
 
 mod cgroups;
 mod errors;
+mod exec;
 mod hooks;
 mod lifecycle;
 mod linux;
@@ -142,6 +143,14 @@ pub const ALL: &[Case] = &[
     case("runc.cli.update", cgroups::update),
     case("runc.cli.events-stats", cgroups::events_stats),
     case("runc.cli.ps-json", cgroups::ps_json),
+    case(
+        "runc.cli.exec.namespaces-cgroups",
+        exec::namespaces_and_cgroups,
+    ),
+    case("runc.cli.exec.process", exec::process),
+    case("runc.cli.exec.seccomp", exec::seccomp),
+    case("runc.cli.exec.exit-code", exec::exit_code),
+    case("runc.cli.exec.refusals", exec::refusals_leave_nothing),
     case("security.exe-guard", security::exe_guard),
     case("errors.bad-json", errors::bad_json),
     case("errors.root-missing", errors::root_missing),

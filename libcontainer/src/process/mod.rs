@@ -51,7 +51,7 @@ pub enum ProcessError {
     /// runc's wording, so that tools matching on it keep working.
     #[error("exec: {name:?}: executable file not found in $PATH")]
     ExecutableNotFound { name: String },
-    #[error("exec: {name:?}: {path:?}: {errno}")]
+    #[error("exec: {name:?}: stat {}: {errno}", path.display())]
     ExecutableUnusable {
         name: String,
         path: PathBuf,
