@@ -5,6 +5,12 @@
 #[path = "../../../libcontainer/tests/common/isolate.rs"]
 pub mod isolate;
 
+/// What this machine offers (cgroup files, I/O schedulers, swap
+/// accounting, the real-time budget, binaries...): ask it before relying
+/// on it. Also included by libcontainer's tests and the conformance runner.
+#[path = "host.rs"]
+pub mod host;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -131,6 +137,23 @@ pub fn docker_config(dir: &Path, cgroup: &str) -> serde_json::Value {
             std::fs::create_dir_all(source.parent().unwrap()).unwrap();
             std::fs::write(&source, "").unwrap();
             mount["source"] = json!(source);
+        }
+    }
+    config
+}
+
+/// [`docker_config`] as dockerd 20.10 would write it on this host: without
+/// swap accounting it passes no swap limit ("Memory limited without swap"),
+/// so neither does this config (rrun and runc refuse one there).
+pub fn docker_config_for_this_host(dir: &Path, cgroup: &str) -> serde_json::Value {
+    let mut config = docker_config(dir, cgroup);
+    if !host::swap_accounting() {
+        if let Some(memory) = config["linux"]["resources"]["memory"].as_object_mut() {
+            if memory.remove("swap").is_some() {
+                eprintln!(
+                    "no swap accounting on this host: Docker's config without its swap limit"
+                );
+            }
         }
     }
     config
