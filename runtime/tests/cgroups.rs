@@ -17,9 +17,6 @@ use std::time::Duration;
 
 const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-const V1: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-];
 
 /// A busybox bundle, a state root, and the cgroup paths its containers use;
 /// on drop every container is force-deleted (rrun's and runc's) and the
@@ -150,74 +147,97 @@ fn wait_stopped(b: &Bundle, id: &str) {
     panic!("container {id} never stopped");
 }
 
-/// A block device of this host for the throttle settings: (major, minor).
-fn some_block_device() -> (u64, u64) {
-    for name in ["vda", "sda", "nvme0n1", "loop0"] {
-        if let Ok(dev) = std::fs::read_to_string(format!("/sys/block/{name}/dev")) {
-            let (major, minor) = dev.trim().split_once(':').unwrap();
-            return (major.parse().unwrap(), minor.parse().unwrap());
-        }
-    }
-    panic!("no block device found in /sys/block");
-}
+/// (hierarchy, file, expected) of one cgroup file.
+type Expected = Vec<(&'static str, &'static str, String)>;
 
-/// (hierarchy, file, expected) for the values `every_resources` sets.
-fn expected_files(major: u64, minor: u64) -> Vec<(&'static str, &'static str, String)> {
-    let dev = format!("{major}:{minor}");
-    vec![
+/// Every v1 resource this host can take, as `linux.resources` and the
+/// files it must give. What the host lacks is left out with one line on
+/// stderr (`what_the_host_lacks_is_one_clear_refusal_and_nothing_left`
+/// checks that it is refused).
+fn every_resources() -> (Value, Expected) {
+    let mut expected: Expected = vec![
         ("memory", "memory.limit_in_bytes", "67108864".into()),
         ("memory", "memory.soft_limit_in_bytes", "33554432".into()),
-        ("memory", "memory.memsw.limit_in_bytes", "134217728".into()),
         ("memory", "memory.swappiness", "30".into()),
         ("cpu", "cpu.shares", "512".into()),
         ("cpu", "cpu.cfs_quota_us", "50000".into()),
         ("cpu", "cpu.cfs_period_us", "100000".into()),
-        ("cpu", "cpu.cfs_burst_us", "1000".into()),
-        ("cpu", "cpu.rt_period_us", "1000000".into()),
-        ("cpu", "cpu.rt_runtime_us", "10000".into()),
-        ("cpuset", "cpuset.cpus", "0".into()),
-        ("cpuset", "cpuset.mems", "0".into()),
         ("pids", "pids.max", "40".into()),
-        (
-            "blkio",
-            "blkio.throttle.read_bps_device",
-            format!("{dev} 1048576"),
-        ),
-        (
-            "blkio",
-            "blkio.throttle.write_bps_device",
-            format!("{dev} 2097152"),
-        ),
-        (
-            "blkio",
-            "blkio.throttle.read_iops_device",
-            format!("{dev} 100"),
-        ),
-        (
-            "blkio",
-            "blkio.throttle.write_iops_device",
-            format!("{dev} 200"),
-        ),
         ("devices", "devices.list", "c 1:3 rwm".into()),
-    ]
-}
-
-fn every_resources(major: u64, minor: u64) -> Value {
-    let throttle = |rate: u64| json!([{"major": major, "minor": minor, "rate": rate}]);
-    json!({
-        "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
+    ];
+    let mut resources = json!({
+        "memory": {"limit": 67108864, "reservation": 33554432,
                    "swappiness": 30, "disableOOMKiller": true, "checkBeforeUpdate": true},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000,
-                "realtimeRuntime": 10000, "realtimePeriod": 1000000, "cpus": "0", "mems": "0"},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000},
         "pids": {"limit": 40},
-        "blockIO": {"weight": 0,
-                    "throttleReadBpsDevice": throttle(1048576),
-                    "throttleWriteBpsDevice": throttle(2097152),
-                    "throttleReadIOPSDevice": throttle(100),
-                    "throttleWriteIOPSDevice": throttle(200)},
+        "blockIO": {"weight": 0},
         "devices": [{"allow": false, "access": "rwm"},
                     {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]
-    })
+    });
+    if host::swap_accounting() {
+        resources["memory"]["swap"] = json!(134217728);
+        expected.push(("memory", "memory.memsw.limit_in_bytes", "134217728".into()));
+    } else {
+        eprintln!("no swap accounting on this host: memory.swap not set (skipped)");
+    }
+    if host::v1_root_has("cpu", "cpu.cfs_burst_us") {
+        resources["cpu"]["burst"] = json!(1000);
+        expected.push(("cpu", "cpu.cfs_burst_us", "1000".into()));
+    } else {
+        eprintln!("no cpu.cfs_burst_us on this kernel (before 5.14): cpu.burst not set (skipped)");
+    }
+    if host::rt_budget_for(1, 10000, 1000000) {
+        resources["cpu"]["realtimeRuntime"] = json!(10000);
+        resources["cpu"]["realtimePeriod"] = json!(1000000);
+        expected.push(("cpu", "cpu.rt_period_us", "1000000".into()));
+        expected.push(("cpu", "cpu.rt_runtime_us", "10000".into()));
+    } else {
+        eprintln!(
+            "no real-time group scheduling or no free real-time budget in the cpu root: \
+             cpu.realtimeRuntime and realtimePeriod not set (skipped)"
+        );
+    }
+    // A CPU and a memory node the cpuset root has ("0" on most machines).
+    let (cpus, mems) = (
+        host::first_cpuset("cpuset.cpus"),
+        host::first_cpuset("cpuset.mems"),
+    );
+    resources["cpu"]["cpus"] = json!(cpus);
+    resources["cpu"]["mems"] = json!(mems);
+    expected.push(("cpuset", "cpuset.cpus", cpus));
+    expected.push(("cpuset", "cpuset.mems", mems));
+    if let Some((major, minor)) = host::block_device() {
+        let dev = format!("{major}:{minor}");
+        let throttle = |rate: u64| json!([{"major": major, "minor": minor, "rate": rate}]);
+        for (field, file, rate) in [
+            (
+                "throttleReadBpsDevice",
+                "blkio.throttle.read_bps_device",
+                1048576,
+            ),
+            (
+                "throttleWriteBpsDevice",
+                "blkio.throttle.write_bps_device",
+                2097152,
+            ),
+            (
+                "throttleReadIOPSDevice",
+                "blkio.throttle.read_iops_device",
+                100,
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                "blkio.throttle.write_iops_device",
+                200,
+            ),
+        ] {
+            resources["blockIO"][field] = throttle(rate);
+            expected.push(("blkio", file, format!("{dev} {rate}")));
+        }
+    } else {
+        eprintln!("no block device on this host: blkio throttles not set (skipped)");
+    }
+    (resources, expected)
 }
 
 /// devices.list also holds the default devices (as under runc): the
@@ -249,10 +269,9 @@ fn copy_files_script(files: &[(&str, &str, String)]) -> String {
 #[test]
 fn every_v1_controller_holds_the_configured_value_on_the_host_and_inside() {
     let b = Bundle::new("every");
-    let (major, minor) = some_block_device();
-    let files = expected_files(major, minor);
+    let (resources, files) = every_resources();
     let script = copy_files_script(&files);
-    b.write_config(&b.config(&["sh", "-c", &script], every_resources(major, minor)));
+    b.write_config(&b.config(&["sh", "-c", &script], resources));
     b.create("every");
     for (h, f, want) in &files {
         check_value(h, f, &read_host(h, &b.cgroup, f), want, "host");
@@ -283,6 +302,18 @@ fn every_v1_controller_holds_the_configured_value_on_the_host_and_inside() {
 fn cpu_idle_is_written() {
     let b = Bundle::new("idle");
     b.write_config(&b.config(&["sleep", "100"], json!({"cpu": {"idle": 1}})));
+    if !host::v1_root_has("cpu", "cpu.idle") {
+        let out = b.rrun(&["create", "--bundle", &b.bundle_arg(), "idle"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("linux.resources.cpu.idle: cpu.idle is not available"),
+            "{}",
+            stderr(&out)
+        );
+        assert_no_cgroup(&b.cgroup, "idle refused");
+        eprintln!("no cpu.idle on this kernel (before 5.15): refused as it must be; the value is not checked");
+        return;
+    }
     b.create("idle");
     assert_eq!(read_host("cpu", &b.cgroup, "cpu.idle"), "1");
     let out = b.rrun(&["delete", "--force", "idle"]);
@@ -303,99 +334,102 @@ fn zero_values_runc_treats_as_unset_leave_the_defaults() {
     // The new cgroup's defaults, as the kernel made them.
     assert_eq!(read_host("cpu", &b.cgroup, "cpu.shares"), "1024");
     assert_eq!(read_host("cpu", &b.cgroup, "cpu.cfs_quota_us"), "-1");
-    assert_eq!(
-        read_host("memory", &b.cgroup, "memory.kmem.tcp.limit_in_bytes"),
-        "9223372036854771712"
-    );
+    if host::v1_root_has("memory", "memory.kmem.tcp.limit_in_bytes") {
+        assert_eq!(
+            read_host("memory", &b.cgroup, "memory.kmem.tcp.limit_in_bytes"),
+            "9223372036854771712"
+        );
+    } else {
+        eprintln!("no memory.kmem.tcp.* on this kernel: the kernelTCP default is not checked");
+    }
     let out = b.rrun(&["delete", "--force", "zeros"]);
     assert!(out.status.success(), "delete: {}", stderr(&out));
     assert_no_cgroup(&b.cgroup, "zeros");
 }
 
-/// Whether this host has `controller` as a v1 hierarchy.
-fn has_v1(controller: &str) -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains(" - cgroup "))
-        .any(|l| {
-            l.rsplit(' ')
-                .next()
-                .is_some_and(|o| o.split(',').any(|o| o == controller))
-        })
-}
-
-fn io_scheduler_offered(names: &[&str]) -> bool {
-    std::fs::read_dir("/sys/block")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|dev| {
-            std::fs::read_to_string(dev.path().join("queue/scheduler")).is_ok_and(|s| {
-                s.split_whitespace()
-                    .map(|w| w.trim_matches(['[', ']']))
-                    .any(|w| names.contains(&w))
-            })
-        })
-}
-
 #[test]
 fn what_the_host_lacks_is_one_clear_refusal_and_nothing_left() {
     let b = Bundle::new("refuse");
-    // BFQ shows its weight files only below the root: ask the schedulers.
-    let blkio_weight_files = ["blkio.weight", "blkio.bfq.weight"]
-        .iter()
-        .any(|f| Path::new(CGROUP_ROOT).join("blkio").join(f).exists())
-        || io_scheduler_offered(&["bfq", "cfq"]);
-    let leaf_weight_file = Path::new(CGROUP_ROOT)
-        .join("blkio/blkio.leaf_weight")
-        .exists();
     let hugetlb_delegated =
         std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
             .is_ok_and(|s| s.split_whitespace().any(|c| c == "hugetlb"));
-    let mut cases: Vec<(Value, &str)> = vec![
+    let layout = if host::hybrid() {
+        "hybrid cgroup v1/v2"
+    } else {
+        "cgroup v1"
+    };
+    let rdma = if host::has_v1("rdma") {
+        "rdma limits on cgroup v1 are not supported by rrun"
+    } else {
+        "rdma controller is not available on this host"
+    };
+    let mut cases: Vec<(Value, String)> = vec![
         (
             json!({"rdma": {"mlx5_1": {"hcaHandles": 3}}}),
-            "linux.resources.rdma: rdma controller is not available on this host",
+            format!("linux.resources.rdma: {rdma}"),
         ),
         (
             json!({"unified": {"memory.high": "1000000"}}),
-            "linux.resources.unified: unified key/values need a cgroup v2 host; this host is hybrid",
+            format!("linux.resources.unified: unified key/values need a cgroup v2 host; this host is {layout}"),
         ),
     ];
-    if !has_v1("net_cls") {
-        cases.push((
+    // (lacking on this host, resources, rrun's error)
+    let lacking = [
+        (
+            !host::has_v1("net_cls"),
             json!({"network": {"classID": 1048577}}),
             "linux.resources.network.classID: net_cls controller is not available on this host",
-        ));
-    }
-    if !has_v1("net_prio") {
-        cases.push((
+        ),
+        (
+            !host::has_v1("net_prio"),
             json!({"network": {"priorities": [{"name": "eth0", "priority": 5}]}}),
             "linux.resources.network.priorities: net_prio controller is not available on this host",
-        ));
-    }
-    if !blkio_weight_files {
-        cases.push((
+        ),
+        (
+            !host::blkio_weight_offered(),
             json!({"blockIO": {"weight": 500}}),
             "linux.resources.blockIO.weight: blkio.weight is not available on this host (no CFQ/BFQ)",
-        ));
-    }
-    if !leaf_weight_file {
-        cases.push((
+        ),
+        (
+            !host::v1_root_has("blkio", "blkio.leaf_weight"),
             json!({"blockIO": {"leafWeight": 500}}),
             "linux.resources.blockIO.leafWeight: blkio.leaf_weight is not available on this host (only CFQ has leaf weights)",
-        ));
-    }
-    if !has_v1("hugetlb") && !hugetlb_delegated {
-        cases.push((
+        ),
+        (
+            // rrun checks the page size first.
+            !host::has_v1("hugetlb") && !hugetlb_delegated && host::hugepage_size(2048),
             json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}),
             "linux.resources.hugepageLimits: hugetlb controller is not available on this host",
-        ));
+        ),
+        (
+            !host::swap_accounting(),
+            json!({"memory": {"limit": 67108864, "swap": 134217728}}),
+            "linux.resources.memory.swap: swap accounting is not enabled on this host (no memory.memsw.limit_in_bytes)",
+        ),
+        (
+            !host::rt_group_sched(),
+            json!({"cpu": {"realtimeRuntime": 10000, "realtimePeriod": 1000000}}),
+            "linux.resources.cpu.realtimeRuntime: cpu.rt_runtime_us is not available on this host",
+        ),
+        (
+            !host::v1_root_has("cpu", "cpu.cfs_burst_us"),
+            json!({"cpu": {"burst": 1000}}),
+            "linux.resources.cpu.burst: cpu.cfs_burst_us is not available on this host",
+        ),
+        (
+            !host::v1_root_has("cpu", "cpu.idle"),
+            json!({"cpu": {"idle": 1}}),
+            "linux.resources.cpu.idle: cpu.idle is not available on this host",
+        ),
+    ];
+    for (lacks, resources, want) in lacking {
+        if lacks {
+            cases.push((resources, want.to_string()));
+        }
     }
     cases.push((
         json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 2097152}]}),
-        "linux.resources.hugepageLimits.pageSize: huge page size \"3MB\" is not available on this host",
+        "linux.resources.hugepageLimits.pageSize: huge page size \"3MB\" is not available on this host".to_string(),
     ));
     for (resources, want) in cases {
         b.write_config(&b.config(&["true"], resources.clone()));
@@ -403,7 +437,7 @@ fn what_the_host_lacks_is_one_clear_refusal_and_nothing_left() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{resources}: {err}");
         assert!(
-            err.contains(want),
+            err.contains(&want),
             "{resources}: got {err:?}, want {want:?}"
         );
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
@@ -486,13 +520,32 @@ fn docker_config_gives_the_same_cgroup_files_as_runc() {
     let b = Bundle::new("docker");
     let ours = b.cgroup.clone();
     let theirs = format!("{}-runc", b.cgroup);
-    b.write_config(&docker_config(&b.dir, &theirs));
-    let out = b.runc(&["create", "--bundle", &b.bundle_arg(), "docker-runc"]);
-    assert!(out.status.success(), "runc create: {}", stderr(&out));
-    b.write_config(&docker_config(&b.dir, &ours));
+    let runc = host::binary("runc").is_some();
+    if runc {
+        b.write_config(&docker_config_for_this_host(&b.dir, &theirs));
+        let out = b.runc(&["create", "--bundle", &b.bundle_arg(), "docker-runc"]);
+        assert!(out.status.success(), "runc create: {}", stderr(&out));
+    } else {
+        eprintln!("runc is not installed: the cgroup files are not compared with runc's (skipped)");
+    }
+    b.write_config(&docker_config_for_this_host(&b.dir, &ours));
     b.create("docker-rrun");
 
-    for (h, f) in DOCKER_FILES {
+    // A file neither cgroup has is one this kernel does not make
+    // (memory.memsw.* without swap accounting, cpu.rt_* without
+    // CONFIG_RT_GROUP_SCHED, cpu.idle before 5.15...).
+    let made = |h: &str, f: &str| {
+        host_dir(h, &ours).join(f).exists() || (runc && host_dir(h, &theirs).join(f).exists())
+    };
+    let not_made: Vec<String> = DOCKER_FILES
+        .iter()
+        .filter(|(h, f)| !made(h, f))
+        .map(|(h, f)| format!("{h}/{f}"))
+        .collect();
+    if !not_made.is_empty() {
+        eprintln!("this kernel does not make {not_made:?}: not compared");
+    }
+    for (h, f) in DOCKER_FILES.iter().filter(|(h, f)| runc && made(h, f)) {
         let ours_value = read_host(h, &ours, f);
         let theirs_value = read_host(h, &theirs, f);
         // oom_control's under_oom/oom_kill counters are not configuration.
@@ -518,12 +571,20 @@ fn docker_config_gives_the_same_cgroup_files_as_runc() {
         read_host("memory", &ours, "memory.limit_in_bytes"),
         "67108864"
     );
+    if host::swap_accounting() {
+        assert_eq!(
+            read_host("memory", &ours, "memory.memsw.limit_in_bytes"),
+            "134217728"
+        );
+    }
     assert_eq!(read_host("pids", &ours, "pids.max"), "50");
 
     let out = b.rrun(&["delete", "--force", "docker-rrun"]);
     assert!(out.status.success(), "delete: {}", stderr(&out));
-    let out = b.runc(&["delete", "--force", "docker-runc"]);
-    assert!(out.status.success(), "runc delete: {}", stderr(&out));
+    if runc {
+        let out = b.runc(&["delete", "--force", "docker-runc"]);
+        assert!(out.status.success(), "runc delete: {}", stderr(&out));
+    }
     assert_no_cgroup(&ours, "docker rrun");
     assert_no_cgroup(&theirs, "docker runc");
 }
@@ -568,7 +629,13 @@ fn the_containers_cgroup2_directory_has_procs_freeze_kill_and_events() {
         read_unified(&b.cgroup, "cgroup.events").contains("frozen 0")
     });
 
-    std::fs::write(dir.join("cgroup.kill"), "1").unwrap();
+    if dir.join("cgroup.kill").exists() {
+        std::fs::write(dir.join("cgroup.kill"), "1").unwrap();
+    } else {
+        eprintln!("no cgroup.kill on this kernel (before 5.14): killed with rrun kill instead");
+        let out = b.rrun(&["kill", "v2", "KILL"]);
+        assert!(out.status.success(), "kill: {}", stderr(&out));
+    }
     wait_for("populated 0", || {
         read_unified(&b.cgroup, "cgroup.events").contains("populated 0")
     });
@@ -666,15 +733,15 @@ fn a_relative_cgroups_path_is_taken_under_the_callers_cgroup_or_the_root() {
 fn an_existing_cgroup_is_joined_and_never_removed() {
     let b = Bundle::new("existing");
     let dir = host_dir("pids", &b.cgroup);
-    // Pre-made by "someone else" (the test) in every hierarchy rrun uses,
-    // the named name=systemd one included.
-    let named: &[&str] = if has_v1("name=systemd") {
-        &["systemd"]
-    } else {
-        &[]
-    };
-    for h in V1.iter().chain(named) {
-        std::fs::create_dir(host_dir(h, &b.cgroup)).unwrap();
+    // Pre-made by "someone else" (the test) in every v1 hierarchy this
+    // host has, named ones (name=systemd) included, each once (cpu and
+    // cpuacct may be one hierarchy).
+    let premade: Vec<PathBuf> = host::v1_mount_points()
+        .into_iter()
+        .map(|m| m.join(b.cgroup.trim_start_matches('/')))
+        .collect();
+    for d in &premade {
+        std::fs::create_dir(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
     }
     b.write_config(&b.config(&["sleep", "100"], json!({"pids": {"limit": 9}})));
     b.create("existing");
@@ -683,8 +750,8 @@ fn an_existing_cgroup_is_joined_and_never_removed() {
     assert!(out.status.success(), "delete: {}", stderr(&out));
     assert!(dir.exists(), "rrun removed a cgroup it did not create");
     // Ours to clean up (empty now; the hybrid cgroup2 one is rrun's).
-    for h in V1.iter().chain(named) {
-        std::fs::remove_dir(host_dir(h, &b.cgroup)).unwrap();
+    for d in &premade {
+        std::fs::remove_dir(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
     }
     let _ = std::fs::remove_dir(host_dir("unified", &b.cgroup));
     assert_no_cgroup(&b.cgroup, "existing");
@@ -707,8 +774,8 @@ fn a_default_cgroup_path_leaves_no_directory_behind() {
     assert!(out.status.success(), "run: {}", stderr(&out));
     let seen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(seen.contains(&format!(":memory:/rrun/{id}")), "{seen}");
-    for hierarchy in V1.iter().chain(&["unified"]) {
-        let parent = Path::new("/sys/fs/cgroup").join(hierarchy).join("rrun");
+    for hierarchy in host::hierarchy_mount_points() {
+        let parent = hierarchy.join("rrun");
         assert!(
             !parent.join(&id).exists(),
             "{} left",
@@ -763,7 +830,7 @@ fn a_joined_mount_namespace_does_not_hide_the_cgroups() {
 /// own directory there; delete leaves nothing.
 #[test]
 fn the_container_is_in_the_named_systemd_hierarchy_as_with_runc() {
-    if !has_v1("name=systemd") {
+    if !host::has_v1("name=systemd") {
         eprintln!("no name=systemd hierarchy on this host: skipped");
         return;
     }
@@ -811,9 +878,13 @@ fn the_container_is_in_the_named_systemd_hierarchy_as_with_runc() {
     b.write_config(&config);
     let rrun = b.rrun(&["run", "--bundle", &b.bundle_arg(), "named-run"]);
     assert!(rrun.status.success(), "rrun run: {}", stderr(&rrun));
-    let runc = b.runc(&["run", "--bundle", &b.bundle_arg(), "named-run"]);
-    assert!(runc.status.success(), "runc run: {}", stderr(&runc));
-    assert_eq!(stdout(&rrun), stdout(&runc));
+    if host::binary("runc").is_some() {
+        let runc = b.runc(&["run", "--bundle", &b.bundle_arg(), "named-run"]);
+        assert!(runc.status.success(), "runc run: {}", stderr(&runc));
+        assert_eq!(stdout(&rrun), stdout(&runc));
+    } else {
+        eprintln!("runc is not installed: its place in name=systemd is not compared (skipped)");
+    }
     assert!(
         stdout(&rrun).ends_with(&format!(":name=systemd:{}\n", b.cgroup)),
         "{}",

@@ -64,6 +64,19 @@ pub fn hierarchy_mount_points() -> Vec<PathBuf> {
     points
 }
 
+/// Every v1 hierarchy's mount point (controllers and named ones), once
+/// each: cpu and cpuacct may be one hierarchy.
+pub fn v1_mount_points() -> Vec<PathBuf> {
+    let mut points: Vec<PathBuf> = cgroup_mounts()
+        .into_iter()
+        .filter(|(_, fstype, _)| fstype == "cgroup")
+        .map(|(mount_point, _, _)| mount_point)
+        .collect();
+    points.sort();
+    points.dedup();
+    points
+}
+
 /// A cgroup2 tree at /sys/fs/cgroup/unified next to v1 hierarchies (a
 /// hybrid host; without it a v1 host is "legacy").
 pub fn hybrid() -> bool {
