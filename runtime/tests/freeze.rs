@@ -9,7 +9,7 @@ use common::*;
 use libcontainer::utils::{pidfd_open, pidfd_wait_exit};
 use serde_json::{json, Value};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
@@ -146,9 +146,11 @@ impl Bundle {
         panic!("{id}: never had {n} processes: {:?}", self.pids(id));
     }
 
-    fn cgroup_dir(&self, hierarchy: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup")
-            .join(hierarchy)
+    /// The container's directory in the v1 hierarchy of `controller`,
+    /// wherever this host mounts it (/sys/fs/cgroup/cpu,cpuacct...).
+    fn cgroup_dir(&self, controller: &str) -> PathBuf {
+        host::v1_mount(controller)
+            .unwrap_or_else(|| panic!("no v1 {controller} hierarchy on this host"))
             .join(&self.cgroup[1..])
     }
 
@@ -171,10 +173,9 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         // Thaw first, whatever rrun's own delete does with a frozen cgroup.
+        let freezer = host::v1_mount("freezer").unwrap_or_else(|| "/sys/fs/cgroup/freezer".into());
         for cgroup in [self.cgroup.clone(), format!("{}-runc", self.cgroup)] {
-            let state = Path::new("/sys/fs/cgroup/freezer")
-                .join(&cgroup[1..])
-                .join("freezer.state");
+            let state = freezer.join(&cgroup[1..]).join("freezer.state");
             let _ = std::fs::write(state, "THAWED");
         }
         delete_every_container(RRUN, &self.root);
@@ -184,10 +185,7 @@ impl Drop for Bundle {
 }
 
 fn runc_installed() -> bool {
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .any(|d| Path::new(d).join("runc").is_file())
+    host::binary("runc").is_some()
 }
 
 fn parent_of(pid: i32) -> i32 {
