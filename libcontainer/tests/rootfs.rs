@@ -6,6 +6,8 @@
 //! the bundle is mounted in the host namespace and removes the temp dir.
 
 mod common;
+#[path = "../../runtime/tests/common/host.rs"]
+mod host;
 
 use libcontainer::rootfs::{self, RootfsContext};
 use nix::errno::Errno;
@@ -641,6 +643,15 @@ fn cgroup_mount_emulates_runc_on_a_v1_host() {
     let host_v1 = fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .contains(" - cgroup ");
+    // The hierarchies this host has (named ones such as name=systemd only
+    // on some machines).
+    let memory = host::has_v1("memory");
+    let systemd = host::has_v1("name=systemd");
+    if host_v1 && !memory {
+        eprintln!("no v1 memory hierarchy on this host: the hierarchies' mounts are not checked");
+    } else if host_v1 && !systemd {
+        eprintln!("no name=systemd hierarchy on this host: its mount is not checked");
+    }
     in_child(|| {
         build_container(&bundle.dir, &spec, &PLAIN)?;
         if !host_v1 {
@@ -651,12 +662,17 @@ fn cgroup_mount_emulates_runc_on_a_v1_host() {
             "tmpfs",
             &["ro", "nosuid", "nodev", "noexec"],
         )?;
+        if !memory {
+            return Ok(());
+        }
         expect_options(
             "/sys/fs/cgroup/memory",
             "cgroup",
             &["ro", "nosuid", "memory"],
         )?;
-        expect_options("/sys/fs/cgroup/systemd", "cgroup", &["ro", "name=systemd"])?;
+        if systemd {
+            expect_options("/sys/fs/cgroup/systemd", "cgroup", &["ro", "name=systemd"])?;
+        }
         let unified = fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| e.to_string())?
             .contains(" - cgroup2 ");
@@ -694,6 +710,10 @@ fn cgroup_mount_in_a_cgroup_namespace_mounts_the_hierarchies() {
         ],
         "linux": {}
     }));
+    let memory = host::has_v1("memory");
+    if !memory && !host::v1_mount_points().is_empty() {
+        eprintln!("no v1 memory hierarchy on this host: its mount in the container is not checked");
+    }
     in_child(|| {
         build_container_in(&bundle.dir, &spec, &PLAIN, true)?;
         let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
@@ -701,6 +721,9 @@ fn cgroup_mount_in_a_cgroup_namespace_mounts_the_hierarchies() {
             return expect_options("/sys/fs/cgroup", "cgroup2", &["ro"]);
         }
         expect_options("/sys/fs/cgroup", "tmpfs", &["ro"])?;
+        if !memory {
+            return Ok(());
+        }
         expect_options(
             "/sys/fs/cgroup/memory",
             "cgroup",
