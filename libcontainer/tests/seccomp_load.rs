@@ -5,6 +5,8 @@
 //! the profile compiler.
 
 mod common;
+#[path = "../../runtime/tests/common/host.rs"]
+mod host;
 use common::in_child;
 
 use std::fs;
@@ -187,18 +189,46 @@ fn without_cap_sys_admin_only_no_new_privs_allows_loading() {
     );
 }
 
+/// Each seccomp(2) flag rrun knows and the Linux release that added it.
+const FLAGS_SINCE: [(&str, (u32, u32)); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", (3, 17)),
+    ("SECCOMP_FILTER_FLAG_LOG", (4, 14)),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", (4, 17)),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", (5, 19)),
+];
+
+/// Each flag is supported exactly where the kernel is new enough; a
+/// supported one loads, one the kernel predates is refused by name.
 #[test]
 fn every_flag_this_kernel_has_loads() {
-    for flag in [
-        "SECCOMP_FILTER_FLAG_TSYNC",
-        "SECCOMP_FILTER_FLAG_LOG",
-        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-    ] {
-        assert!(
+    for (flag, (major, minor)) in FLAGS_SINCE {
+        let has = host::kernel_at_least(major, minor);
+        assert_eq!(
             load::kernel_supports_flag(flag).unwrap(),
-            "{flag} on kernel 6.18"
+            has,
+            "{flag} (Linux {major}.{minor}+) on this kernel"
         );
+        if !has {
+            // WAIT_KILLABLE_RECV means something only with a listener.
+            let filter = if flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" {
+                mkdir_notify()
+            } else {
+                mkdir_exdev()
+            };
+            let report = in_child(move || match load::load(&filter, &flags(&[flag])) {
+                Ok(_) => Err(format!("{flag} loaded on a kernel before it")),
+                Err(err) => Ok(format!("{err} | seccomp={}", status_field("Seccomp"))),
+            })
+            .unwrap();
+            assert!(
+                report.contains(flag) && report.ends_with("seccomp=0"),
+                "{report}"
+            );
+            eprintln!(
+                "{flag}: this kernel predates Linux {major}.{minor}: refused by name, not loaded"
+            );
+            continue;
+        }
         let report = in_child(|| {
             load::load(&mkdir_exdev(), &flags(&[flag])).map_err(|e| e.to_string())?;
             Ok(format!("{:?}", raw_mkdirat(MISSING)))
@@ -336,11 +366,15 @@ fn notify_end_to_end_with_an_agent_thread() {
         .unwrap();
         (received.state, seen)
     });
-    let report = notified_child(
-        &socket,
-        &dir.0.join("made"),
-        &["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-    );
+    let with_flags: &[&str] = if host::kernel_at_least(5, 19) {
+        &["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+    } else {
+        eprintln!(
+            "this kernel (before 5.19) has no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: not set"
+        );
+        &[]
+    };
+    let report = notified_child(&socket, &dir.0.join("made"), with_flags);
     let (state, seen) = agent.join().unwrap();
     assert_eq!(
         report.unwrap(),
