@@ -1,10 +1,8 @@
 //! `rrun-e2e`: the runtimes under Docker, containerd and podman, side by
-//! side (issue 10). The code is in `src/e2e/`; `scripts/e2e.sh` installs
-//! the engines, builds and runs it.
-
-#[path = "../e2e/mod.rs"]
-mod e2e;
+//! side (issue 10). The code is in `src/e2e/` (the crate's library, shared
+//! with rrun-bench); `scripts/e2e.sh` installs the engines, builds and runs
+//! it.
 
 fn main() {
-    std::process::exit(e2e::main());
+    std::process::exit(conformance::e2e::main());
 }

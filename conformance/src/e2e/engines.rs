@@ -4,7 +4,7 @@
 //! container lookups, cleanup and teardown.
 
 use super::image;
-use super::ns::{self, WORK};
+use super::ns::{self, Names, WORK};
 use super::proc::{self, Output, Spec};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -19,12 +19,6 @@ pub const DOCKERD: &str = "/usr/sbin/dockerd";
 pub const CONTAINERD: &str = "/usr/bin/containerd";
 pub const CTR: &str = "/usr/bin/ctr";
 pub const PODMAN: &str = "/usr/bin/podman";
-/// containerd namespace of the ctr checks; also their cgroup parent. No
-/// cgroup of the run has "rrun" in its name: scripts/test.sh, running at the
-/// same time on a developer's machine, takes those for its leftovers.
-pub const CTR_NS: &str = "e2e-engines";
-pub const DOCKER_CGROUP_PARENT: &str = "/e2e-engines-docker";
-pub const PODMAN_CGROUP_PARENT: &str = "/e2e-engines-podman";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Engine {
@@ -69,6 +63,10 @@ struct Daemon {
 
 /// Everything started for the run.
 pub struct Engines {
+    /// The run's ctr namespace and cgroup parents ([`Names`]). No cgroup of
+    /// a run has "rrun" in its name: scripts/test.sh, running at the same
+    /// time on a developer's machine, takes those for its leftovers.
+    pub names: Names,
     pub work: PathBuf,
     /// Where command outputs go.
     pub out: PathBuf,
@@ -90,7 +88,7 @@ fn sock(name: &str) -> String {
 }
 
 impl Engines {
-    pub fn new(runtimes: &[Runtime]) -> Result<Engines> {
+    pub fn new(runtimes: &[Runtime], names: Names) -> Result<Engines> {
         let work = work();
         let out = work.join("out");
         std::fs::create_dir_all(&out)?;
@@ -115,6 +113,7 @@ impl Engines {
             ("TMPDIR".to_string(), "/tmp".to_string()),
         ];
         Ok(Engines {
+            names,
             logjson: LogWatch::start(work.join("containerd/state/io.containerd.runtime.v2.task")),
             work,
             out,
@@ -168,7 +167,7 @@ impl Engines {
                 s("--address"),
                 sock("containerd.sock"),
                 s("--namespace"),
-                s(CTR_NS),
+                s(self.names.ctr_ns),
             ],
             Engine::Podman => {
                 let w = |d: &str| self.work.join(d).display().to_string();
@@ -215,7 +214,7 @@ impl Engines {
             // dockerd 20.10 gives every runtime the same --root, its default
             // runtime's.
             Engine::Docker => self.work.join("docker-exec/runtime-runc/moby"),
-            Engine::Containerd => self.ctr_runc_root(rt).join(CTR_NS),
+            Engine::Containerd => self.ctr_runc_root(rt).join(self.names.ctr_ns),
             // podman hands the runtime no --root: its default.
             Engine::Podman => {
                 let base = rt
@@ -229,12 +228,13 @@ impl Engines {
     }
 
     /// The cgroup parent (absolute, below each hierarchy) of an engine.
-    pub fn cgroup_parent(engine: Engine) -> &'static str {
-        match engine {
-            Engine::Docker => DOCKER_CGROUP_PARENT,
-            Engine::Containerd => "/e2e-engines",
-            Engine::Podman => PODMAN_CGROUP_PARENT,
-        }
+    pub fn cgroup_parent(&self, engine: Engine) -> String {
+        let parent = match engine {
+            Engine::Docker => self.names.docker,
+            Engine::Containerd => self.names.ctr_ns,
+            Engine::Podman => self.names.podman,
+        };
+        format!("/{parent}")
     }
 
     pub fn setup(&mut self, engines: &[Engine], rootfs_given: Option<&Path>) -> Result<()> {
@@ -387,7 +387,7 @@ impl Engines {
         }
         let daemon_json = serde_json::json!({
             "runtimes": runtimes,
-            "cgroup-parent": DOCKER_CGROUP_PARENT,
+            "cgroup-parent": self.cgroup_parent(Engine::Docker),
         });
         let cfg = self.work.join("daemon.json");
         std::fs::write(&cfg, serde_json::to_vec_pretty(&daemon_json)?)?;
@@ -540,7 +540,8 @@ impl Engines {
     /// own conmon cgroup) and entries in the runtime's state directory.
     pub fn leftovers(&self, engine: Engine, rt: &Runtime) -> Vec<String> {
         let mut left = Vec::new();
-        let parent = Self::cgroup_parent(engine).trim_start_matches('/');
+        let parent = self.cgroup_parent(engine);
+        let parent = parent.trim_start_matches('/');
         if let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") {
             for h in hier.flatten() {
                 if let Ok(rd) = std::fs::read_dir(h.path().join(parent)) {
@@ -633,7 +634,7 @@ impl Engines {
                 unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
             }
         }
-        for d in ns::remove_cgroup_parents(Duration::from_secs(5)) {
+        for d in ns::remove_cgroup_parents(&self.names, Duration::from_secs(5)) {
             if !d.ends_with("/conmon") {
                 left.push(format!("cgroup {d}"));
             }
@@ -662,7 +663,7 @@ fn stop(name: &str, mut d: Daemon) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    eprintln!("rrun-e2e: {name} ignored SIGTERM for 20s: killed");
+    eprintln!("{}: {name} ignored SIGTERM for 20s: killed", ns::me());
     let _ = d.child.kill();
     let _ = d.child.wait();
 }

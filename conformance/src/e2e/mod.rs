@@ -2,15 +2,18 @@
 //! Docker 20.10, containerd 1.6 (ctr + the runc-v2 shim) and podman 4.3
 //! with each runtime side by side and prints one table: check, then one
 //! column per runtime. See conformance/README.md.
+//!
+//! `engines`, `image`, `ns` and `proc` are public: rrun-bench's engine
+//! benchmark (benches/src/engines.rs) starts the same private engines.
 
 mod check;
 mod containerd;
 mod docker;
-mod engines;
-mod image;
-mod ns;
+pub mod engines;
+pub mod image;
+pub mod ns;
 mod podman;
-mod proc;
+pub mod proc;
 
 use anyhow::{bail, Context, Result};
 use check::{Check, Outcome};
@@ -149,7 +152,6 @@ fn all_checks(args: &Args) -> Vec<Check> {
 
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let stage = std::env::var(ns::STAGE_ENV).unwrap_or_default();
     let r = (|| -> Result<i32> {
         let args = parse_args(&argv)?;
         if args.list {
@@ -158,17 +160,16 @@ pub fn main() -> i32 {
             }
             return Ok(0);
         }
-        match stage.as_str() {
-            "" => {
+        match ns::Stage::current()? {
+            ns::Stage::Outer => {
                 // SAFETY: geteuid has no preconditions.
                 if unsafe { libc::geteuid() } != 0 {
                     bail!("run me as root: I start container engines");
                 }
-                ns::outer(&argv)
+                ns::outer(&argv, &ns::Names::E2E)
             }
-            "init" => ns::init(&argv),
-            "harness" => harness(&args),
-            s => bail!("unknown {} {s}", ns::STAGE_ENV),
+            ns::Stage::Init => ns::init(&argv),
+            ns::Stage::Harness => harness(&args),
         }
     })();
     match r {
@@ -185,7 +186,7 @@ type Results = HashMap<(usize, String), Outcome>;
 fn harness(args: &Args) -> Result<i32> {
     let t0 = Instant::now();
     let checks = all_checks(args);
-    let mut engines = Engines::new(&args.runtimes)?;
+    let mut engines = Engines::new(&args.runtimes, ns::Names::E2E)?;
     eprintln!(
         "rrun-e2e: {} checks x {} runtimes ({}); setting up {}",
         checks.len(),
@@ -213,8 +214,8 @@ fn harness(args: &Args) -> Result<i32> {
             .display()
             .to_string(),
     );
-    fixed.insert("cgparent".into(), engines::PODMAN_CGROUP_PARENT.into());
-    fixed.insert("ctrns".into(), engines::CTR_NS.into());
+    fixed.insert("cgparent".into(), engines.cgroup_parent(Engine::Podman));
+    fixed.insert("ctrns".into(), engines.names.ctr_ns.into());
     fixed.insert(
         "ctrstate".into(),
         engines.work.join("containerd/state").display().to_string(),
@@ -244,7 +245,7 @@ fn harness(args: &Args) -> Result<i32> {
                         .into(),
                     );
                     // No runtime name in it: it is part of ctr's cgroup paths (see
-                    // engines::CTR_NS).
+                    // Engines::names).
                     let k = args
                         .runtimes
                         .iter()

@@ -21,10 +21,58 @@ use std::process::Command;
 pub const STAGE_ENV: &str = "RRUN_E2E_STAGE";
 /// Where the harness keeps everything: a directory of the tmpfs on /run.
 pub const WORK: &str = "/run/rrun-e2e";
-/// The cgroup parents the engines are told to use (docker's cgroup-parent,
-/// ctr's namespace, podman's --cgroup-parent). A run refuses to start when
-/// one exists: it would not know what it may remove.
-pub const CGROUP_PARENTS: &[&str] = &["e2e-engines-docker", "e2e-engines", "e2e-engines-podman"];
+
+/// Where the process is in the chain outer -> init -> harness (from
+/// [`STAGE_ENV`]): a binary built on this module calls [`outer`], [`init`]
+/// or its own harness accordingly, with the same arguments each time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Outer,
+    Init,
+    Harness,
+}
+
+impl Stage {
+    pub fn current() -> Result<Stage> {
+        match std::env::var(STAGE_ENV).unwrap_or_default().as_str() {
+            "" => Ok(Stage::Outer),
+            "init" => Ok(Stage::Init),
+            "harness" => Ok(Stage::Harness),
+            s => bail!("unknown {STAGE_ENV} {s}"),
+        }
+    }
+}
+
+/// The names a run is known by on the host: cgroups are not namespaced, so
+/// the cgroup parents the engines are told to use (docker's cgroup-parent,
+/// ctr's namespace, podman's --cgroup-parent) are the host's. A run refuses
+/// to start when one exists: it would not know what it may remove. Each kind
+/// of run (rrun-e2e's checks, rrun-bench's engine benchmark) has its own, so
+/// that one may run while the other does; none contains "rrun" (see
+/// [`super::engines::Engines`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Names {
+    /// containerd namespace of the ctr commands; also the cgroup parent of
+    /// their containers.
+    pub ctr_ns: &'static str,
+    /// dockerd's cgroup-parent, below each hierarchy's root.
+    pub docker: &'static str,
+    /// podman's --cgroup-parent, below each hierarchy's root.
+    pub podman: &'static str,
+}
+
+impl Names {
+    /// rrun-e2e's.
+    pub const E2E: Names = Names {
+        ctr_ns: "e2e-engines",
+        docker: "e2e-engines-docker",
+        podman: "e2e-engines-podman",
+    };
+
+    pub fn cgroup_parents(&self) -> [&'static str; 3] {
+        [self.docker, self.ctr_ns, self.podman]
+    }
+}
 
 /// Paths an engine writes by default; with the overlays they must not
 /// appear on the host.
@@ -45,16 +93,28 @@ const HOST_DEFAULT_PATHS: &[&str] = &[
     "/tmp/rrun-e2e",
 ];
 
+/// The running binary's name ("rrun-e2e", "rrun-bench"), for messages.
+pub fn me() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "rrun-e2e".to_owned())
+}
+
 extern "C" fn ignore(_: libc::c_int) {}
 
 /// Host side: run the namespaced harness, then clean and check the host.
-pub fn outer(args: &[String]) -> Result<i32> {
+pub fn outer(args: &[String], names: &Names) -> Result<i32> {
     let before: Vec<&str> = HOST_DEFAULT_PATHS
         .iter()
         .copied()
         .filter(|p| std::path::Path::new(p).symlink_metadata().is_ok())
         .collect();
-    let existing = cgroup_parent_dirs();
+    let existing = cgroup_parent_dirs(names);
     if !existing.is_empty() {
         bail!(
             "these cgroups exist already (a harness still running, or one that was killed): {}; \
@@ -90,14 +150,15 @@ pub fn outer(args: &[String]) -> Result<i32> {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     // The namespace is gone, and every process in it: what the engines left
     // in the cgroup hierarchies is empty and can go.
-    let removed = remove_cgroup_parents(std::time::Duration::from_secs(5));
+    let removed = remove_cgroup_parents(names, std::time::Duration::from_secs(5));
     if !removed.is_empty() {
         eprintln!(
-            "rrun-e2e: removed after the run (left by an engine or runtime): {}",
+            "{}: removed after the run (left by an engine or runtime): {}",
+            me(),
             removed.join(" ")
         );
     }
-    let left = cgroup_parent_dirs();
+    let left = cgroup_parent_dirs(names);
     let new_paths: Vec<&str> = HOST_DEFAULT_PATHS
         .iter()
         .copied()
@@ -105,13 +166,17 @@ pub fn outer(args: &[String]) -> Result<i32> {
         .collect();
     if !left.is_empty() || !new_paths.is_empty() {
         eprintln!(
-            "rrun-e2e: LEFT BEHIND on the host: {} {}",
+            "{}: LEFT BEHIND on the host: {} {}",
+            me(),
             left.join(" "),
             new_paths.join(" ")
         );
         code = code.max(1);
     } else {
-        eprintln!("rrun-e2e: host checked: no cgroup of the run and no engine default path left");
+        eprintln!(
+            "{}: host checked: no cgroup of the run and no engine default path left",
+            me()
+        );
     }
     Ok(code)
 }
@@ -152,7 +217,8 @@ pub fn init(args: &[String]) -> Result<i32> {
     let left = processes_left();
     if !left.is_empty() {
         eprintln!(
-            "rrun-e2e: processes left in the namespace (killed now): {}",
+            "{}: processes left in the namespace (killed now): {}",
+            me(),
             left.join(", ")
         );
         return Ok(code.max(1));
@@ -230,7 +296,7 @@ fn private_mounts() -> Result<()> {
 }
 
 /// `/sys/fs/cgroup/<hierarchy>/<parent>` for each of our parents that exists.
-pub fn cgroup_parent_dirs() -> Vec<String> {
+pub fn cgroup_parent_dirs(names: &Names) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(hier) = std::fs::read_dir("/sys/fs/cgroup") else {
         return found;
@@ -238,7 +304,7 @@ pub fn cgroup_parent_dirs() -> Vec<String> {
     let mut hier: Vec<_> = hier.flatten().map(|e| e.path()).collect();
     hier.sort();
     for h in hier {
-        for p in CGROUP_PARENTS {
+        for p in names.cgroup_parents() {
             let d = h.join(p);
             if d.is_dir() {
                 found.push(d.display().to_string());
@@ -265,12 +331,12 @@ pub fn subdirs_deepest_first(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// rmdir every cgroup below and including our parents (only those: we made
 /// them); retries while a dying process still holds one. Returns what it
 /// removed below the parents (the parents themselves are expected).
-pub fn remove_cgroup_parents(patience: std::time::Duration) -> Vec<String> {
+pub fn remove_cgroup_parents(names: &Names, patience: std::time::Duration) -> Vec<String> {
     let deadline = std::time::Instant::now() + patience;
     let mut removed = Vec::new();
     loop {
         let mut busy = false;
-        for parent in cgroup_parent_dirs() {
+        for parent in cgroup_parent_dirs(names) {
             let parent = std::path::PathBuf::from(parent);
             for d in subdirs_deepest_first(&parent) {
                 match std::fs::remove_dir(&d) {
