@@ -24,13 +24,7 @@ pub enum CgroupView {
 }
 
 /// Moves this (still single-threaded) process into a private mount
-/// namespace and, on a hybrid host, hides the cgroup2 mount.
-///
-/// crun 1.8 refuses hybrid hosts, so every runtime is measured in the same
-/// v1-only view for a fair comparison. The cgroup2 mount is replaced by an
-/// empty tmpfs rather than just unmounted: crun still writes a `cgroup.procs`
-/// file there, and that must land in a throwaway filesystem, not in the
-/// host's /sys/fs/cgroup tmpfs under the hidden mount.
+/// namespace and, on a hybrid host, hides the cgroup2 mount there.
 pub fn enter_private_mount_namespace() -> Result<CgroupView> {
     unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS)")?;
     mount(
@@ -41,11 +35,30 @@ pub fn enter_private_mount_namespace() -> Result<CgroupView> {
         None::<&str>,
     )
     .context("making / private (mount MS_REC|MS_PRIVATE)")?;
+    hide_hybrid_cgroup2()
+}
+
+/// On a hybrid host, hides the cgroup2 mount of the current mount
+/// namespace, which must be a private one (the caller's duty: on the
+/// host's own namespace this would unmount the host's cgroup2).
+///
+/// crun 1.8 refuses hybrid hosts, so every runtime is measured in the same
+/// v1-only view for a fair comparison. The cgroup2 mount is replaced by an
+/// empty tmpfs rather than just unmounted: crun still writes a `cgroup.procs`
+/// file there, and that must land in a throwaway filesystem, not in the
+/// host's /sys/fs/cgroup tmpfs under the hidden mount.
+pub fn hide_hybrid_cgroup2() -> Result<CgroupView> {
     if !is_hybrid()? {
         return Ok(CgroupView::AsHost);
     }
     umount2(HYBRID_UNIFIED, MntFlags::MNT_DETACH)
         .with_context(|| format!("umount {HYBRID_UNIFIED}"))?;
+    mount_stand_in()?;
+    Ok(CgroupView::HybridShownAsV1)
+}
+
+/// An empty tmpfs on the hidden cgroup2 mount point.
+fn mount_stand_in() -> Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(
         Some("rrun-bench"),
@@ -54,8 +67,18 @@ pub fn enter_private_mount_namespace() -> Result<CgroupView> {
         flags,
         Some("mode=755"),
     )
-    .with_context(|| format!("mount tmpfs on {HYBRID_UNIFIED}"))?;
-    Ok(CgroupView::HybridShownAsV1)
+    .with_context(|| format!("mount tmpfs on {HYBRID_UNIFIED}"))
+}
+
+/// After [`hide_hybrid_cgroup2`] hid it: a fresh, empty tmpfs on top of the
+/// stand-in. What crun wrote there (a directory and a `cgroup.procs` file
+/// per container) is no cgroup, but a cleanup that walks every hierarchy
+/// for the engines' cgroup parents would wait for it to go.
+pub fn fresh_cgroup2_stand_in(view: &CgroupView) -> Result<()> {
+    match view {
+        CgroupView::HybridShownAsV1 => mount_stand_in(),
+        CgroupView::AsHost => Ok(()),
+    }
 }
 
 fn is_hybrid() -> Result<bool> {

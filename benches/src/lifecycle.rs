@@ -1,25 +1,17 @@
-//! rrun-bench: lifecycle latency of rrun against runc and crun.
+//! The lifecycle benchmark: the runtimes' own CLI, without an engine.
 //!
 //! Every runtime runs the same busybox bundle, interleaved round-robin, in a
 //! private mount namespace where a hybrid host looks like cgroup v1 (crun
 //! 1.8 refuses hybrid). Each runtime has its own `--root` and every
 //! container its own absolute cgroupsPath `/rrun-bench/<runtime>-<n>`.
-//! Must run as root. Prints a markdown report on stdout.
 
-mod isolation;
-mod report;
-mod runtime;
-
+use crate::isolation::{self, CgroupParents};
+use crate::report::{self, ms, Row, Samples};
+use crate::runtime::{reap_exited_children, InitHandle, Invocation, Runtime};
+use crate::{default_runtimes, machine, parse_runtime, resolve_exe, workspace_dir, WARMUP_ROUNDS};
 use anyhow::{bail, Context, Result};
-use isolation::{CgroupParents, CgroupView};
-use report::{ms, Machine, Row, Samples};
-use runtime::{reap_exited_children, InitHandle, Invocation, Runtime};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Unrecorded rounds first, so page-cache and first-exec costs do not land
-/// on whichever runtime happens to go first.
-const WARMUP_ROUNDS: usize = 2;
 
 struct Options {
     runs: usize,
@@ -27,83 +19,56 @@ struct Options {
     make_bundle: PathBuf,
 }
 
-fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-const USAGE: &str = "usage: rrun-bench [--runs N] [--runtime NAME=PATH]... [--make-bundle PATH]
+pub const USAGE: &str =
+    "rrun-bench [lifecycle] [--runs N] [--runtime NAME=PATH]... [--make-bundle PATH]
   --runs N             measured rounds per runtime (default 30)
   --runtime NAME=PATH  a runtime to measure (repeatable; default:
                        rrun=<workspace>/target/release/rrun (or under $CARGO_TARGET_DIR),
                        runc=runc, crun=crun)
   --make-bundle PATH   the bundle script (default: <workspace>/scripts/make-bundle.sh)";
 
-fn parse_options() -> Result<Options> {
+fn parse_options(argv: &[String]) -> Result<Options> {
     let mut options = Options {
         runs: 30,
         runtimes: Vec::new(),
         make_bundle: workspace_dir().join("scripts/make-bundle.sh"),
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = argv.iter();
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
+                .with_context(|| format!("{arg} needs a value\nusage: {USAGE}"))
         };
         match arg.as_str() {
             "--runs" => options.runs = value()?.parse().context("--runs: not a number")?,
-            "--runtime" => {
-                let spec = value()?;
-                let (name, path) = spec.split_once('=').context("--runtime wants NAME=PATH")?;
-                options.runtimes.push((name.to_owned(), path.to_owned()));
-            }
+            "--runtime" => options.runtimes.push(parse_runtime(value()?)?),
             "--make-bundle" => options.make_bundle = value()?.into(),
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("usage: {USAGE}");
                 std::process::exit(0);
             }
-            _ => bail!("unknown argument {arg}\n{USAGE}"),
+            _ => bail!("unknown argument {arg}\nusage: {USAGE}"),
         }
     }
     if options.runs == 0 {
         bail!("--runs must be at least 1");
     }
     if options.runtimes.is_empty() {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| workspace_dir().join("target"), PathBuf::from);
-        let rrun = target.join("release/rrun");
-        options.runtimes = vec![
-            ("rrun".into(), rrun.to_string_lossy().into_owned()),
-            ("runc".into(), "runc".into()),
-            ("crun".into(), "crun".into()),
-        ];
+        options.runtimes = default_runtimes();
     }
     Ok(options)
 }
 
-/// A path with a slash is taken as is; a bare name is looked up in PATH.
-fn resolve_exe(path: &str) -> Option<PathBuf> {
-    if path.contains('/') {
-        let p = PathBuf::from(path);
-        return p.is_file().then(|| p.canonicalize().unwrap_or(p));
-    }
-    let dirs = std::env::var_os("PATH")?;
-    std::env::split_paths(&dirs)
-        .map(|d| d.join(path))
-        .find(|p| p.is_file())
-}
-
-fn main() -> Result<()> {
-    let options = parse_options()?;
+/// `rrun-bench [lifecycle] ...`; `argv` without the program and mode.
+pub fn main(argv: &[String]) -> Result<()> {
+    let options = parse_options(argv)?;
     if !nix::unistd::geteuid().is_root() {
         bail!("rrun-bench must run as root (it creates real containers)");
     }
     // Both calls need a single-threaded process: do them before anything else.
     let view = isolation::enter_private_mount_namespace()?;
     nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
+    let load_at_start = report::load_average();
 
     let tmp = std::env::temp_dir().join(format!("rrun-bench-{}", std::process::id()));
     let parents = CgroupParents::record()?;
@@ -125,7 +90,7 @@ fn main() -> Result<()> {
             samples,
         })
         .collect();
-    report::print(&machine(&options, view), &rows, &notes);
+    report::print(&machine(options.runs, view, load_at_start), &rows, &notes);
     Ok(())
 }
 
@@ -249,29 +214,4 @@ fn clean_up(runtimes: &mut [Runtime], parents: &CgroupParents, tmp: &Path) -> Ve
         }
     }
     problems
-}
-
-fn machine(options: &Options, view: CgroupView) -> Machine {
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(0);
-    let cgroups = match view {
-        CgroupView::HybridShownAsV1 => "hybrid host, measured as v1 (cgroup2 mount hidden)",
-        CgroupView::AsHost => "as the host has them",
-    };
-    Machine {
-        date,
-        kernel,
-        cores,
-        cgroups,
-        runs: options.runs,
-    }
 }

@@ -1,4 +1,4 @@
-//! Samples per runtime and the markdown report.
+//! Samples per runtime and the markdown reports.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
@@ -41,13 +41,37 @@ pub struct Machine {
     pub cores: usize,
     pub cgroups: &'static str,
     pub runs: usize,
+    /// /proc/loadavg's 1, 5 and 15 minute averages before and after the
+    /// measurements: other work on the machine makes the numbers noisy.
+    pub load_at_start: String,
+    pub load_at_end: String,
 }
 
-pub fn print(machine: &Machine, rows: &[Row<'_>], notes: &[String]) {
-    println!("## rrun lifecycle benchmark\n");
+/// The first three fields of /proc/loadavg.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    if fields.len() == 3 {
+        fields.join(" ")
+    } else {
+        "unknown".to_owned()
+    }
+}
+
+/// The title and the date and machine lines every report starts with.
+fn print_machine(title: &str, machine: &Machine) {
+    println!("## {title}\n");
     println!("- date: {}", machine.date);
     println!("- kernel: {}, cores: {}", machine.kernel, machine.cores);
     println!("- cgroups: {}", machine.cgroups);
+    println!(
+        "- load average (1, 5, 15 min): {} before, {} after",
+        machine.load_at_start, machine.load_at_end
+    );
+}
+
+pub fn print(machine: &Machine, rows: &[Row<'_>], notes: &[String]) {
+    print_machine("rrun lifecycle benchmark", machine);
     println!(
         "- {} runs per runtime, interleaved round-robin; medians",
         machine.runs
@@ -102,6 +126,63 @@ fn print_ratios(rows: &[Row<'_>]) {
             median(&s.lifecycle_ms) / median(&b.lifecycle_ms),
             median(&s.state_ms) / median(&b.state_ms),
         );
+    }
+}
+
+/// One row of the engine benchmark: a runtime path and, per column, its
+/// samples (None: that command cannot take this path).
+pub struct EngineRow {
+    pub name: String,
+    pub cells: Vec<Option<Vec<f64>>>,
+}
+
+/// The engine benchmark's report: `intro` lines after the machine's, then
+/// medians and their ratios to rrun's per column.
+pub fn print_engines(machine: &Machine, intro: &[String], columns: &[&str], rows: &[EngineRow]) {
+    print_machine("rrun under Docker and containerd", machine);
+    for line in intro {
+        println!("- {line}");
+    }
+    let medians: Vec<Vec<Option<f64>>> = rows
+        .iter()
+        .map(|r| r.cells.iter().map(|c| c.as_deref().map(median)).collect())
+        .collect();
+    let header = |unit: &str| {
+        let titles: Vec<String> = columns.iter().map(|c| format!("{c}{unit}")).collect();
+        println!("| runtime | {} |", titles.join(" | "));
+        println!("|---|{}", "---:|".repeat(columns.len()));
+    };
+    let line = |name: &str, cells: Vec<String>| println!("| {name} | {} |", cells.join(" | "));
+    println!();
+    header(" (ms)");
+    for (row, m) in rows.iter().zip(&medians) {
+        let cells = m
+            .iter()
+            .map(|v| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}")))
+            .collect();
+        line(&row.name, cells);
+    }
+    let Some(base) = rows
+        .iter()
+        .position(|r| r.name == "rrun")
+        .or((!rows.is_empty()).then_some(0))
+    else {
+        return;
+    };
+    let base_name = &rows[base].name;
+    println!();
+    println!("Ratio of medians to {base_name} (> 1: slower than {base_name}):\n");
+    header("");
+    for (row, m) in rows.iter().zip(&medians) {
+        let cells = m
+            .iter()
+            .zip(&medians[base])
+            .map(|(v, b)| match (v, b) {
+                (Some(v), Some(b)) => format!("{:.2}x", v / b),
+                _ => "n/a".to_owned(),
+            })
+            .collect();
+        line(&row.name, cells);
     }
 }
 

@@ -68,18 +68,7 @@ impl Runtime {
     }
 
     pub fn version(&self) -> String {
-        let out = Command::new(&self.exe)
-            .arg("--version")
-            .stderr(Stdio::null())
-            .output();
-        let text = out
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        text.lines()
-            .next()
-            .unwrap_or("version unknown")
-            .trim()
-            .to_owned()
+        version_line(&self.exe, "--version", "")
     }
 
     fn bundle(&self) -> PathBuf {
@@ -152,6 +141,20 @@ impl Runtime {
             .with_context(|| format!("bad pid in {}", path.display()))?;
         Ok(Pid::from_raw(pid))
     }
+}
+
+/// The first line of `<exe> <arg>`'s stdout that starts with `prefix`
+/// (the prefix removed), trimmed; "version unknown" if none.
+pub fn version_line(exe: &Path, arg: &str, prefix: &str) -> String {
+    let out = Command::new(exe).arg(arg).stderr(Stdio::null()).output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .unwrap_or("version unknown")
+        .trim()
+        .to_owned()
 }
 
 /// Exit status of a finished command, decoded from wait4().
