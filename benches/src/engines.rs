@@ -196,10 +196,15 @@ pub fn main(argv: &[String]) -> i32 {
 /// namespace is the init stage of this benchmark. Checked before anything
 /// is unmounted (the host's mounts may all be private too).
 fn check_private_namespaces() -> Result<()> {
-    let environ = std::fs::read("/proc/1/environ").context("reading /proc/1/environ")?;
     let want = format!("{}=init", ns::STAGE_ENV);
-    if !environ.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
-        bail!("the harness stage runs in the namespaces of the init stage only: run rrun-bench engines without {}", ns::STAGE_ENV);
+    let ours = std::fs::read("/proc/1/environ")
+        .is_ok_and(|environ| environ.split(|b| *b == 0).any(|v| v == want.as_bytes()));
+    if !ours {
+        bail!(
+            "pid 1 is not the init stage of rrun-bench engines (no {want} in /proc/1/environ): \
+             the harness stage runs in its namespaces only; run rrun-bench engines without {}",
+            ns::STAGE_ENV
+        );
     }
     Ok(())
 }
