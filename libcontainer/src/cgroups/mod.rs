@@ -8,6 +8,7 @@
 //! anything without a real component; and rrun removes only cgroups it
 //! created itself.
 
+pub mod devices_bpf;
 pub mod freezer;
 pub mod resources;
 pub mod stats;
@@ -36,6 +37,8 @@ pub enum CgroupError {
     Resources(#[from] resources::ResourceError),
     #[error("--systemd-cgroup: {0}")]
     Systemd(String),
+    #[error(transparent)]
+    Devices(#[from] devices_bpf::DeviceFilterError),
 }
 
 fn manager_err(path: &Path) -> impl Fn(String) -> CgroupError + '_ {
@@ -327,6 +330,21 @@ impl Cgroup {
             resources::apply_extras(&host, resources, &v1_dir, unified.as_deref())?;
         }
         Ok(())
+    }
+
+    /// On a cgroup v2 host, enforce `linux.resources.devices` (and the
+    /// devices every container gets) with a device program attached to the
+    /// cgroup: cgroup2 has no devices controller, and libcgroups applies
+    /// none without its libbpf-based feature. Called once, at create (each
+    /// attachment adds a program; `update` does not change devices). On
+    /// v1 and hybrid hosts the v1 devices controller does it.
+    pub fn restrict_devices(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        if !is_unified() {
+            return Ok(());
+        }
+        let dir = Path::new(CGROUP_ROOT).join(relative_dir(&self.path)?);
+        let devices = resources.devices().as_deref().unwrap_or_default();
+        Ok(devices_bpf::apply(&dir, devices)?)
     }
 
     fn relative(&self) -> &Path {

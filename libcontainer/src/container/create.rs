@@ -260,6 +260,7 @@ fn prepare_cgroup(
     }
     if let Some(resources) = resources {
         cgroup.apply(resources)?;
+        cgroup.restrict_devices(resources)?;
     }
     Ok(self_join)
 }
