@@ -71,7 +71,8 @@ pub fn resolve(spec: &Spec, id: &str, systemd_cgroup: bool) -> Result<PathBuf, C
 /// The absolute cgroup path (relative to each hierarchy's root) for a
 /// container. A missing cgroupsPath gets `/rrun/<id>`: a cgroup of its own,
 /// never the caller's. A relative path is taken under the caller's own
-/// cgroup, as runc does: on a unified host its cgroup2 path; on v1 and
+/// cgroup, as runc does: on a unified host under its cgroup2 path's parent
+/// (the caller's own cgroup holds processes); on v1 and
 /// hybrid hosts its path when it is the same in every hierarchy (libcgroups
 /// takes one path for all). When the caller's paths differ between
 /// hierarchies (runc would then put the container in a different place in
@@ -133,14 +134,20 @@ fn is_unified() -> bool {
     )
 }
 
+/// Where a relative cgroupsPath goes on a cgroup v2 host: under the
+/// PARENT of the caller's own cgroup, as runc does. The caller's own cgroup
+/// holds processes (a systemd service's, a session scope), and cgroup v2's
+/// no-internal-processes rule keeps a child with controllers from living
+/// under it (adding a process there fails with EOPNOTSUPP).
 fn own_v2_cgroup() -> PathBuf {
-    std::fs::read_to_string("/proc/self/cgroup")
+    let own = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("0::").map(PathBuf::from))
         })
-        .unwrap_or_else(|| PathBuf::from("/"))
+        .unwrap_or_else(|| PathBuf::from("/"));
+    own.parent().map(Path::to_path_buf).unwrap_or(own)
 }
 
 /// The caller's cgroup in the v1 hierarchies if it is the same in all of
