@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What this machine offers (cgroup files, I/O schedulers, swap
+/// accounting, the kernel's version...), shared with the cargo tests: a
+/// case asks before it relies on any of it.
+#[path = "../../runtime/tests/common/host.rs"]
+pub mod host;
+
 /// The parent of every cgroup the suite asks for (`linux.cgroupsPath`).
 pub const CGROUP_PARENT: &str = "rrun-conformance";
 /// Safety bound on any single runtime call, so a hung runtime cannot hang the suite.

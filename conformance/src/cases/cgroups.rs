@@ -10,7 +10,7 @@
 //! still answers "not implemented yet".
 
 use crate::ensure;
-use crate::harness::{ctx, wait_until, CaseResult, Env, Outcome};
+use crate::harness::{ctx, host, wait_until, CaseResult, Env, Outcome};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,23 +31,6 @@ fn read_trim(path: &Path) -> String {
         .unwrap_or_default()
         .trim()
         .to_string()
-}
-
-/// A file at the root of a v1 hierarchy (whether the kernel has it).
-fn host_has(controller: &str, file: &str) -> bool {
-    Path::new(CGROUP_ROOT).join(controller).join(file).exists()
-}
-
-fn has_v1_hierarchy(controller: &str) -> bool {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(" - cgroup "))
-        .any(|l| {
-            l.rsplit(' ')
-                .next()
-                .is_some_and(|o| o.split(',').any(|o| o == controller))
-        })
 }
 
 /// One expected cgroup file: hierarchy, file, and a check of its text.
@@ -92,7 +75,12 @@ fn matches(e: &Expect, text: &str) -> bool {
 /// Create a container with `resources`, check every expected file on the
 /// host (before start) and from inside (the checker's report), delete.
 fn resources_case(env: &Env, resources: Value, expects: &[Expect]) -> CaseResult {
-    let id = env.id("c");
+    resources_case_as(env, "c", resources, expects)
+}
+
+/// [`resources_case`] for the container id of `suffix`.
+fn resources_case_as(env: &Env, suffix: &str, resources: Value, expects: &[Expect]) -> CaseResult {
+    let id = env.id(suffix);
     let mut b = env.bundle(&id)?;
     b.config["linux"]["resources"] = resources;
     let mut report = String::from("/checker report");
@@ -130,7 +118,12 @@ fn resources_case(env: &Env, resources: Value, expects: &[Expect]) -> CaseResult
 
 /// create must fail with `resources`, and leave no state and no cgroup.
 fn refused_case(env: &Env, resources: Value, what: &str) -> CaseResult {
-    let id = env.id("c");
+    refused_case_as(env, "c", resources, what)
+}
+
+/// [`refused_case`] for the container id of `suffix`.
+fn refused_case_as(env: &Env, suffix: &str, resources: Value, what: &str) -> CaseResult {
+    let id = env.id(suffix);
     let mut b = env.bundle(&id)?;
     b.config["linux"]["resources"] = resources;
     b.set_args(&["true"]);
@@ -145,32 +138,47 @@ fn refused_case(env: &Env, resources: Value, what: &str) -> CaseResult {
     Ok(Outcome::Pass)
 }
 
+/// Without swap accounting (no memory.memsw.*) a swap limit must be
+/// refused, and the rest applies without it.
 pub fn memory(env: &Env) -> CaseResult {
-    let resources = json!({
+    let mut resources = json!({
         "devices": [{"allow": false, "access": "rwm"}],
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
                    "swappiness": 30, "disableOOMKiller": true}
     });
-    resources_case(
-        env,
-        resources,
-        &[
-            equals("memory", "memory.limit_in_bytes", 67108864),
-            equals("memory", "memory.soft_limit_in_bytes", 33554432),
-            equals("memory", "memory.memsw.limit_in_bytes", 134217728),
-            equals("memory", "memory.swappiness", 30),
-            has_line("memory", "memory.oom_control", "oom_kill_disable 1"),
-        ],
-    )
+    let mut expects = vec![
+        equals("memory", "memory.limit_in_bytes", 67108864),
+        equals("memory", "memory.soft_limit_in_bytes", 33554432),
+        equals("memory", "memory.swappiness", 30),
+        has_line("memory", "memory.oom_control", "oom_kill_disable 1"),
+    ];
+    if host::swap_accounting() {
+        expects.push(equals("memory", "memory.memsw.limit_in_bytes", 134217728));
+    } else {
+        env.note("no swap accounting on this host: memory.swap must be refused".into());
+        refused_case_as(
+            env,
+            "swap",
+            resources.clone(),
+            "memory.swap (no swap accounting)",
+        )?;
+        if let Some(memory) = resources["memory"].as_object_mut() {
+            memory.remove("swap");
+        }
+    }
+    resources_case(env, resources, &expects)
 }
 
 /// (realtimeRuntime needs an rt budget in every parent: the suite's nested
 /// cgroups have none; `runtime/tests/cgroups.rs` covers it at the top level.)
 pub fn cpu(env: &Env) -> CaseResult {
+    // A CPU and a memory node the cpuset root has ("0" on most machines).
+    let cpus = host::first_cpuset("cpuset.cpus");
+    let mems = host::first_cpuset("cpuset.mems");
     let resources = json!({
         "devices": [{"allow": false, "access": "rwm"}],
         "cpu": {"shares": 512, "quota": 50000, "period": 100000,
-                "cpus": "0", "mems": "0"}
+                "cpus": cpus, "mems": mems}
     });
     resources_case(
         env,
@@ -179,15 +187,15 @@ pub fn cpu(env: &Env) -> CaseResult {
             equals("cpu", "cpu.shares", 512),
             equals("cpu", "cpu.cfs_quota_us", 50000),
             equals("cpu", "cpu.cfs_period_us", 100000),
-            equals("cpuset", "cpuset.cpus", 0),
-            equals("cpuset", "cpuset.mems", 0),
+            equals("cpuset", "cpuset.cpus", cpus),
+            equals("cpuset", "cpuset.mems", mems),
         ],
     )
 }
 
 /// cpu.burst and cpu.idle (runtime-spec 1.1+; runc 1.1.5 predates burst).
 pub fn cpu_burst_idle(env: &Env) -> CaseResult {
-    if !host_has("cpu", "cpu.cfs_burst_us") || !host_has("cpu", "cpu.idle") {
+    if !host::v1_root_has("cpu", "cpu.cfs_burst_us") || !host::v1_root_has("cpu", "cpu.idle") {
         return Ok(Outcome::Skip(
             "this kernel has no cpu.cfs_burst_us or cpu.idle".into(),
         ));
@@ -249,20 +257,11 @@ pub fn pids(env: &Env) -> CaseResult {
     Ok(Outcome::Pass)
 }
 
-/// A block device of the host for throttle rules.
-fn block_device() -> Option<String> {
-    ["vda", "sda", "nvme0n1", "loop0"]
-        .iter()
-        .find_map(|d| fs::read_to_string(format!("/sys/block/{d}/dev")).ok())
-        .map(|s| s.trim().to_string())
-}
-
 pub fn blkio_throttle(env: &Env) -> CaseResult {
-    let Some(dev) = block_device() else {
+    let Some((major, minor)) = host::block_device() else {
         return Ok(Outcome::Skip("no block device in /sys/block".into()));
     };
-    let (major, minor) = dev.split_once(':').unwrap_or(("0", "0"));
-    let (major, minor): (u64, u64) = (major.parse().unwrap_or(0), minor.parse().unwrap_or(0));
+    let dev = format!("{major}:{minor}");
     let rule = |rate: u64| json!([{"major": major, "minor": minor, "rate": rate}]);
     let resources = json!({
         "devices": [{"allow": false, "access": "rwm"}],
@@ -297,26 +296,15 @@ pub fn blkio_throttle(env: &Env) -> CaseResult {
     )
 }
 
-fn bfq_offered() -> bool {
-    std::fs::read_dir("/sys/block")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|dev| {
-            std::fs::read_to_string(dev.path().join("queue/scheduler")).is_ok_and(|s| {
-                s.split_whitespace()
-                    .any(|w| w.trim_matches(['[', ']']) == "bfq")
-            })
-        })
-}
-
+/// CFQ's blkio.weight where the root has it, BFQ's blkio.bfq.weight
+/// where a disk offers BFQ (shown only below the root), refused where the
+/// host has neither (a fresh machine's none, mq-deadline, kyber).
 pub fn blkio_weight(env: &Env) -> CaseResult {
     let resources = json!({"blockIO": {"weight": 500}});
-    if host_has("blkio", "blkio.weight") {
+    if host::v1_root_has("blkio", "blkio.weight") {
         return resources_case(env, resources, &[equals("blkio", "blkio.weight", 500)]);
     }
-    // BFQ shows blkio.bfq.weight only below the root: ask the schedulers.
-    if host_has("blkio", "blkio.bfq.weight") || bfq_offered() {
+    if host::blkio_weight_offered() {
         return resources_case(
             env,
             resources,
@@ -330,7 +318,10 @@ pub fn blkio_weight(env: &Env) -> CaseResult {
 /// neither v1 nor a delegating cgroup2 root offers it.
 pub fn hugepage_limits(env: &Env) -> CaseResult {
     let resources = json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
-    if has_v1_hierarchy("hugetlb") {
+    if !host::hugepage_size(2048) {
+        return refused_case(env, resources, "hugepageLimits (no 2MB huge pages)");
+    }
+    if host::has_v1("hugetlb") {
         return resources_case(
             env,
             resources,
@@ -349,7 +340,7 @@ pub fn hugepage_limits(env: &Env) -> CaseResult {
 
 pub fn network(env: &Env) -> CaseResult {
     let resources = json!({"network": {"classID": 1048577}});
-    if has_v1_hierarchy("net_cls") {
+    if host::has_v1("net_cls") {
         return resources_case(
             env,
             resources,
@@ -470,9 +461,16 @@ pub fn update(env: &Env) -> CaseResult {
     }
     let id = running_busybox(env, &["sleep", "1000"])?;
     let file = env.work.join("resources.json");
-    let docker = json!({"memory": {"limit": 134217728, "reservation": 0, "swap": 268435456, "kernel": 0},
+    let mut docker = json!({"memory": {"limit": 134217728, "reservation": 0, "swap": 268435456, "kernel": 0},
                         "cpu": {"shares": 0, "quota": 50000, "period": 100000},
                         "blockIO": {"weight": 0}});
+    if !host::swap_accounting() {
+        // There is no swap to limit: the engines send no swap limit then.
+        env.note("no swap accounting on this host: the update body has no swap limit".into());
+        if let Some(memory) = docker["memory"].as_object_mut() {
+            memory.remove("swap");
+        }
+    }
     ctx(fs::write(&file, docker.to_string()), "write resources.json")?;
     let out = env.cli(&["update", "--resources", &file.display().to_string(), &id]);
     ensure!(out.code == 0, "update --resources FILE: {}", out.summary());

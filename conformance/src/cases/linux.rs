@@ -72,7 +72,17 @@ pub fn new_mount(env: &Env) -> CaseResult {
 pub fn new_cgroup(env: &Env) -> CaseResult {
     new_namespace(env, "cgroup")
 }
+/// A kernel without time namespaces (before 5.6, or without
+/// CONFIG_TIME_NS) cannot make one: create must fail and leave nothing.
 pub fn new_time(env: &Env) -> CaseResult {
+    if !crate::harness::host::time_namespace() {
+        env.note("this kernel has no time namespace: it must be refused".into());
+        return super::errors::broken(env, |b| {
+            if let Some(list) = b.config["linux"]["namespaces"].as_array_mut() {
+                list.push(json!({"type": "time"}));
+            }
+        });
+    }
     new_namespace(env, "time")
 }
 

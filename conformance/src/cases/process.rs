@@ -9,6 +9,7 @@ const EROFS: i64 = 30;
 const CAP_CHOWN: u64 = 1 << 0;
 const CAP_KILL: u64 = 1 << 5;
 const CAP_NET_BIND_SERVICE: u64 = 1 << 10;
+const CAP_SYS_RESOURCE: u32 = 24;
 
 /// A line of the runner's own /proc/self/status (what the container inherits).
 fn own_status(key: &str) -> String {
@@ -169,7 +170,9 @@ pub fn capabilities_ambient(env: &Env) -> CaseResult {
 pub fn capabilities_ungrantable(env: &Env) -> CaseResult {
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
-    // CAP_SYS_RESOURCE is missing from this host's bounding set; the other is no capability at all.
+    // CAP_SYS_RESOURCE is grantable only where the runner's (so the
+    // runtime's) bounding set has it (the test machine's lacks it); the
+    // other is no capability at all.
     let set = json!(["CAP_KILL", "CAP_SYS_RESOURCE", "CAP_RRUN_BOGUS"]);
     b.config["process"]["capabilities"] =
         json!({"bounding": set, "effective": set, "permitted": set});
@@ -178,6 +181,13 @@ pub fn capabilities_ungrantable(env: &Env) -> CaseResult {
     ensure!(
         eff & CAP_KILL != 0,
         "CapEff {eff:#x} lacks the grantable CAP_KILL"
+    );
+    let held = crate::harness::host::holds_in_bounding_set(CAP_SYS_RESOURCE);
+    ensure!(
+        (eff & (1 << CAP_SYS_RESOURCE) != 0) == held,
+        "CapEff {eff:#x}: CAP_SYS_RESOURCE should be {} (the runtime's bounding set {} it)",
+        if held { "granted" } else { "skipped" },
+        if held { "has" } else { "lacks" }
     );
     Ok(Outcome::Pass)
 }

@@ -12,7 +12,7 @@
 use crate::cases::errors::broken;
 use crate::cases::Case;
 use crate::ensure;
-use crate::harness::{ctx, truncate, CaseResult, Env, Outcome};
+use crate::harness::{ctx, host, truncate, Bundle, CaseResult, Env, Outcome};
 use libcontainer::seccomp::notify::{self, Answer};
 use serde_json::{json, Value};
 use std::os::fd::AsFd;
@@ -277,6 +277,7 @@ fn profile_case(env: &Env) -> CaseResult {
         .into_iter()
         .find(|r| r.name == name)
         .ok_or_else(|| format!("no seccomp row {name}"))?;
+    let row = for_this_host(env, row);
     match &row.expect {
         Expect::Refused => {
             valid_profile_runs(env)?;
@@ -291,6 +292,69 @@ fn profile_case(env: &Env) -> CaseResult {
             Ok(Outcome::Pass)
         }
     }
+}
+
+/// Each seccomp(2) flag of the rows and the Linux release that added it.
+const FLAGS_SINCE: &[(&str, (u32, u32))] = &[
+    ("SECCOMP_FILTER_FLAG_TSYNC", (3, 17)),
+    ("SECCOMP_FILTER_FLAG_LOG", (4, 14)),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", (4, 17)),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", (5, 19)),
+];
+
+/// The row as this host can run it: a flag the kernel predates must be
+/// refused at create; without IA32 emulation (no `int 0x80` entry for a
+/// 64-bit process) the x86 calls are left out of the architectures row.
+fn for_this_host(env: &Env, mut row: ProfileCase) -> ProfileCase {
+    let flags = row.profile["flags"].as_array().cloned().unwrap_or_default();
+    for (flag, (major, minor)) in FLAGS_SINCE {
+        if flags.iter().any(|f| f == flag) && !host::kernel_at_least(*major, *minor) {
+            env.note(format!(
+                "this kernel predates Linux {major}.{minor}: {flag} must be refused"
+            ));
+            row.expect = Expect::Refused;
+        }
+    }
+    if row.name == "architectures-x86-family" && !ia32_entry_works() {
+        env.note("no IA32 emulation on this kernel: the int 0x80 calls are left out".into());
+        row.expect = Expect::Runs(vec![run(
+            "140 0 0 -- 0x4000008c 0 0",
+            0,
+            &[Errno(MARK), Errno(MARK)],
+        )]);
+    }
+    row
+}
+
+/// Whether this kernel takes a 64-bit process's `int 0x80` (the i386
+/// entry, CONFIG_IA32_EMULATION and not ia32_emulation=0): tried in a
+/// forked child, which a kernel without it kills (SIGSEGV).
+fn ia32_entry_works() -> bool {
+    // SAFETY: the child makes one raw syscall and leaves with _exit; it
+    // touches nothing the runner's other threads may hold.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let ret: i32;
+        // SAFETY: getpid (20 on i386) takes no arguments and touches no
+        // memory; the int 0x80 path clobbers r8-r11, declared here.
+        unsafe {
+            std::arch::asm!(
+                "int 0x80",
+                inlateout("eax") 20 => ret,
+                out("r8") _, out("r9") _, out("r10") _, out("r11") _,
+                options(nostack),
+            );
+        }
+        // SAFETY: ends the forked child without the runner's atexit handlers.
+        unsafe { libc::_exit(i32::from(ret <= 0)) };
+    }
+    if pid < 0 {
+        return false;
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
 
 /// The control of a refused profile: a valid one runs, so a runtime that
@@ -402,14 +466,42 @@ pub fn notify_without_nnp(env: &Env) -> CaseResult {
     notify_with(env, json!([]), false)
 }
 
-/// The same with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (kernel 5.19+).
+/// The same with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (kernel 5.19+); a
+/// kernel before it must make create refuse the flag, naming it.
 pub fn notify_wait_killable(env: &Env) -> CaseResult {
-    notify_with(env, json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]), true)
+    let flag = "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
+    if !host::kernel_at_least(5, 19) {
+        env.note(format!(
+            "this kernel predates Linux 5.19: {flag} must be refused"
+        ));
+        let id = env.id("c");
+        let (b, _states) = notify_bundle(env, &id, json!([flag]), true)?;
+        b.write()?;
+        let out = env.cli(&["create", "--bundle", &b.dir_str(), &id]);
+        ensure!(
+            out.code != 0,
+            "create with {flag} succeeded on a kernel without it"
+        );
+        ensure!(
+            out.error_text().contains(flag),
+            "the refusal does not name {flag}: {}",
+            out.summary()
+        );
+        super::errors::nothing_left(env, &b, &id)?;
+        return Ok(Outcome::Pass);
+    }
+    notify_with(env, json!([flag]), true)
 }
 
-fn notify_with(env: &Env, flags: Value, no_new_privileges: bool) -> CaseResult {
-    let id = env.id("c");
-    let mut b = env.bundle(&id)?;
+/// A bundle whose profile sends getpriority to an agent the runner runs
+/// at listenerPath; the agent's reports come on the receiver.
+fn notify_bundle(
+    env: &Env,
+    id: &str,
+    flags: Value,
+    no_new_privileges: bool,
+) -> Result<(Bundle, mpsc::Receiver<AgentReport>), String> {
+    let mut b = env.bundle(id)?;
     b.config["process"]["noNewPrivileges"] = json!(no_new_privileges);
     let sock = env.work.join("agent.sock");
     let listener = ctx(UnixListener::bind(&sock), "bind the agent socket")?;
@@ -421,6 +513,12 @@ fn notify_with(env: &Env, flags: Value, no_new_privileges: bool) -> CaseResult {
         "flags": flags,
         "syscalls": [rule("SCMP_ACT_NOTIFY")],
     });
+    Ok((b, states))
+}
+
+fn notify_with(env: &Env, flags: Value, no_new_privileges: bool) -> CaseResult {
+    let id = env.id("c");
+    let (mut b, states) = notify_bundle(env, &id, flags, no_new_privileges)?;
     // The agent answers by argument 2 (see `agent_answer`).
     b.set_args(&[
         "/checker", "syscall", "140", "0", "0", "42", "--", "140", "0", "0", "7", "--", "140", "0",
