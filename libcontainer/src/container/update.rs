@@ -11,7 +11,7 @@
 
 use super::ContainerError;
 use crate::cgroups::stats::Layout;
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, CgroupError};
 use crate::state::{State, StateDir, Status};
 use crate::utils::io_errno;
 
@@ -41,7 +41,13 @@ pub fn update(root: &Path, id: &str, request: &LinuxResources) -> Result<(), Con
         });
     }
     let base = current_resources(&dir.path);
-    let merged = merge(&updatable(&base), &updatable(&with_runc_defaults(request)));
+    let asked = updatable(&with_runc_defaults(request));
+    // What the host lacks (swap accounting, realtime budget...) is one line
+    // naming the field, as at create, not the cgroup library's write error.
+    let host = crate::cgroups::resources::Host::probe().map_err(CgroupError::from)?;
+    crate::cgroups::resources::check(&host, &asked)
+        .map_err(|e| ContainerError::Setup(format!("container {id}: update: {e}")))?;
+    let merged = merge(&updatable(&base), &asked);
     check_blkio_weight(&state, &merged)?;
 
     let cgroup = Cgroup::open(&state.cgroup_path)?;
