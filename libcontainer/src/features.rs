@@ -603,7 +603,15 @@ mod tests {
         for refused in ["idmap", "ridmap", "tmpcopyup"] {
             assert!(!options.iter().any(|o| o == refused), "{refused}");
         }
-        for taken in ["ro", "rbind", "rslave", "rnoexec", "nosymfollow", "remount", "acl"] {
+        for taken in [
+            "ro",
+            "rbind",
+            "rslave",
+            "rnoexec",
+            "nosymfollow",
+            "remount",
+            "acl",
+        ] {
             assert!(options.iter().any(|o| o == taken), "{taken}");
         }
         assert_eq!(options.len(), MOUNT_OPTION_NAMES.len() - 3);
