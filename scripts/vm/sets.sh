@@ -112,11 +112,20 @@ set -u
 passed=()
 failed=()
 vm_set() { # NAME DIR COMMAND...
-    local name=\$1 dir=\$2 start=\$SECONDS status=0
+    local name=\$1 dir=\$2 start=\$SECONDS status=0 watchdog
     shift 2
     echo
     echo "==> [vm] \$name: \$*"
+    # What a set that hangs is doing, shown before it is killed (read -t
+    # waits without a child process, so killing the watchdog ends it).
+    (read -rt $((set_timeout - 15)) <> <(:) || {
+        echo "==> [vm] \$name: still running after $((set_timeout - 15)) s; the guest's processes:"
+        ps --forest -N --ppid 2 -p 2 -o pid,stat,etimes,wchan:24,cgroup:48,args | cut -c1-220
+    }) &
+    watchdog=\$!
     (cd "\$dir" && exec timeout -k 30 $set_timeout "\$@") || status=\$?
+    kill "\$watchdog" 2>/dev/null
+    wait "\$watchdog" 2>/dev/null
     [ "\$status" -ne 124 ] || echo "==> [vm] \$name: killed after $set_timeout s"
     echo "==> [vm] \$name: exit status \$status in \$((SECONDS - start)) s"
     if [ "\$status" -eq 0 ]; then passed+=("\$name"); else failed+=("\$name"); fi
