@@ -177,6 +177,7 @@ pub fn main(argv: &[String]) -> i32 {
                 if !nix::unistd::geteuid().is_root() {
                     bail!("rrun-bench must run as root (it starts container engines)");
                 }
+                check_visible(&options)?;
                 ns::outer(argv, &NAMES)
             }
             ns::Stage::Init => ns::init(argv),
@@ -205,6 +206,27 @@ fn check_private_namespaces() -> Result<()> {
              the harness stage runs in its namespaces only; run rrun-bench engines without {}",
             ns::STAGE_ENV
         );
+    }
+    Ok(())
+}
+
+/// The engines' namespace has its own tmpfs on /tmp and /run: this binary
+/// and the runtimes must live elsewhere (a CARGO_TARGET_DIR under /tmp
+/// would vanish there).
+fn check_visible(options: &Options) -> Result<()> {
+    let exe = std::env::current_exe().context("current_exe")?;
+    let runtimes = options
+        .runtimes
+        .iter()
+        .filter_map(|(_, path)| resolve_exe(path));
+    for path in std::iter::once(exe).chain(runtimes) {
+        if path.starts_with("/tmp") || path.starts_with("/run") {
+            bail!(
+                "{}: /tmp and /run are private tmpfs in the engines' namespace, \
+                 where this file would not be: build or install it elsewhere",
+                path.display()
+            );
+        }
     }
     Ok(())
 }
