@@ -279,8 +279,10 @@ fn private_mounts() -> Result<()> {
         bail!("a mount is still shared with the host: refusing to start engines");
     }
     mount("tmpfs", "/run", "tmpfs", "mode=755")?;
-    mount("tmpfs", "/tmp", "tmpfs", "mode=1777")?;
-    for dir in ["etc", "var"] {
+    // /tmp too is an overlay, not an empty tmpfs: what the engines write
+    // there stays private, and a checkout under /tmp (a CI clone), with the
+    // runtimes under test, stays visible.
+    for dir in ["etc", "var", "tmp"] {
         let upper = format!("{WORK}/.overlay/{dir}/upper");
         let work = format!("{WORK}/.overlay/{dir}/work");
         std::fs::create_dir_all(&upper)?;
