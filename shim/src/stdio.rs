@@ -494,25 +494,31 @@ impl Kept {
         Ok(())
     }
 
-    /// The process was deleted: let everything go. A logging binary has
-    /// its pipes closed by now (the process is gone) and gets a moment to
-    /// flush before it is killed.
+    /// The process was deleted: let everything go. A logging binary reads
+    /// EOF on its pipes by now (the process is gone) and usually exits by
+    /// itself; else it gets SIGTERM, as the runc shim sends it, and a
+    /// moment to flush before SIGKILL.
     pub fn close(&mut self) {
+        use libcontainer::utils::{pidfd_send_signal, pidfd_wait_exit};
         self.stdin_writer = None;
         self.keepers.clear();
         self.master = None;
         if let Some(pidfd) = self.logger.take() {
-            let exited =
-                libcontainer::utils::pidfd_wait_exit(&pidfd, LOGGER_GRACE_MS).unwrap_or(true);
-            if !exited {
-                let _ = libcontainer::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            if pidfd_wait_exit(&pidfd, LOGGER_EOF_MS).unwrap_or(true) {
+                return;
+            }
+            let _ = pidfd_send_signal(&pidfd, libc::SIGTERM);
+            if !pidfd_wait_exit(&pidfd, LOGGER_TERM_MS).unwrap_or(true) {
+                let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
             }
         }
     }
 }
 
-/// How long a deleted process's logging binary may take to flush and exit.
-const LOGGER_GRACE_MS: i32 = 2000;
+/// How long a deleted process's logging binary has to exit on EOF, then
+/// after SIGTERM.
+const LOGGER_EOF_MS: i32 = 500;
+const LOGGER_TERM_MS: i32 = 2000;
 
 #[cfg(test)]
 mod tests {
