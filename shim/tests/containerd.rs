@@ -502,6 +502,9 @@ fn checks() -> Vec<(&'static str, CheckFn)> {
         ("task pause, resume", pause_resume),
         ("task ps", ps),
         ("task metrics", metrics),
+        ("task update (ttrpc Update: ctr 1.6 has no command)", update),
+        ("one shim per pod (io.kubernetes.cri.sandbox-id)", pod),
+        ("--log-uri file:// and binary://", log_uris),
         ("task kill (SIGTERM to a handler)", kill),
         ("task kill -a (every process)", kill_all),
         ("task delete: exit status, state gone", delete),
@@ -702,6 +705,125 @@ fn metrics(ck: &Ck) -> CheckResult {
             .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["pids.current", "1"]),
         || failure(&o, "pids.current 1"),
     )
+}
+
+/// `Update` straight to the shim's ttrpc socket (its address is in the
+/// task's bundle), as containerd sends it: LinuxResources as JSON.
+fn update(ck: &Ck) -> CheckResult {
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
+    use containerd_shim_protos::shim::shim::UpdateTaskRequest;
+    use containerd_shim_protos::ttrpc::context;
+    let name = ck.c("");
+    ck.detached(&name, &["sleep", "300"])?;
+    let address = std::fs::read_to_string(ck.env.task_dir().join(&name).join("address"))
+        .map_err(|e| format!("the task's address file: {e}"))?;
+    let client = containerd_shim_protos::Client::connect(address.trim())
+        .map_err(|e| format!("connect {address}: {e}"))?;
+    let task = containerd_shim_protos::TaskClient::new(client);
+    let request = UpdateTaskRequest {
+        id: name.clone(),
+        resources: Some(Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+            value: br#"{"memory":{"limit":33554432},"pids":{"limit":77}}"#.to_vec(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    };
+    task.update(context::with_timeout(10_000_000_000), &request)
+        .map_err(|e| format!("Update: {e}"))?;
+    let limit = ck.cgroup("memory", &name, "memory.limit_in_bytes");
+    expect(limit.trim() == "33554432", || {
+        format!("memory.limit_in_bytes {limit:?} after the update")
+    })?;
+    let pids = ck.cgroup("pids", &name, "pids.max");
+    expect(pids.trim() == "77", || {
+        format!("pids.max {pids:?} after the update")
+    })
+}
+
+/// The shim serving container `name` (its ttrpc address).
+fn address_of(ck: &Ck, name: &str) -> Result<String, String> {
+    std::fs::read_to_string(ck.env.task_dir().join(name).join("address"))
+        .map(|a| a.trim().to_string())
+        .map_err(|e| format!("{name}'s address file: {e}"))
+}
+
+fn pod(ck: &Ck) -> CheckResult {
+    let annotation = format!("--annotation=io.kubernetes.cri.sandbox-id={}", ck.name);
+    let (first, second) = (ck.c("-a"), ck.c("-b"));
+    for name in [&first, &second] {
+        let o = ck.ctr_run(&["-d", &annotation], name, &["sleep", "300"]);
+        code(&o, 0)?;
+    }
+    let address = address_of(ck, &first)?;
+    expect(address_of(ck, &second)? == address, || {
+        "the pod's containers have shims of their own".to_string()
+    })?;
+    ck.ok(&["task", "kill", "-s", "SIGKILL", &first])?;
+    ck.task_status(&first, "STOPPED", Duration::from_secs(10))?;
+    ck.ok(&["task", "delete", &first])?;
+    // The shim stays for the pod's other container.
+    let o = ck.ctr(&["task", "exec", "--exec-id", "x", &second, "echo", "served"]);
+    code(&o, 0)?;
+    has(&o, "served")
+}
+
+fn log_uris(ck: &Ck) -> CheckResult {
+    let log = ck.env.work.join(format!("{}.log", ck.name));
+    let uri = format!("file://{}", log.display());
+    let o = ck.ctr_run(
+        &["--rm", "--log-uri", &uri],
+        &ck.c("-file"),
+        // The runc shim copies the pipes to the file on its own time and
+        // may lose what is still in them when the task is deleted: a
+        // moment before the exit (this shim's process writes the file).
+        &[
+            "sh",
+            "-c",
+            "echo to-file; echo err-file >&2; sleep 0.3; exit 2",
+        ],
+    );
+    code(&o, 2)?;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    expect(
+        text.contains("to-file") && text.contains("err-file"),
+        || format!("{} holds {text:?}", log.display()),
+    )?;
+    // A logging binary: stdout on fd 3, stderr on fd 4, fd 5 closed when
+    // ready; the container's id in its environment. It reads both to EOF
+    // (the runc shim sends it SIGTERM once the container is deleted).
+    let logger = ck.env.work.join(format!("{}-logger", ck.name));
+    let out = ck.env.work.join(format!("{}-logged", ck.name));
+    let script = format!(
+        "#!/bin/sh\ntrap '' TERM\nexec 5>&-\n/bin/busybox cat <&3 > {out}.$CONTAINER_ID.1 &\n\
+         /bin/busybox cat <&4 > {out}.$CONTAINER_ID.2\nwait\n\
+         /bin/busybox cat {out}.$CONTAINER_ID.1 {out}.$CONTAINER_ID.2 > {out}.$CONTAINER_ID\n",
+        out = out.display()
+    );
+    std::fs::write(&logger, script).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(|e| e.to_string())?;
+    let uri = format!("binary://{}?unused=1", logger.display());
+    let name = ck.c("-binary");
+    let o = ck.ctr_run(
+        &["--rm", "--log-uri", &uri],
+        &name,
+        &["sh", "-c", "echo to-binary; echo err-binary >&2"],
+    );
+    code(&o, 0)?;
+    let logged = PathBuf::from(format!("{}.{name}", out.display()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&logged).unwrap_or_default();
+        if text.contains("to-binary") && text.contains("err-binary") {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{} holds {text:?}", logged.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn kill(ck: &Ck) -> CheckResult {
