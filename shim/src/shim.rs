@@ -21,6 +21,8 @@ pub struct RrunShim {
     id: String,
     namespace: String,
     bundle: String,
+    /// The server's socket (`unix:///run/containerd/s/<hash>`).
+    socket: String,
     exit: Arc<ExitSignal>,
 }
 
@@ -48,6 +50,7 @@ impl containerd_shim::Shim for RrunShim {
             id: args.id.clone(),
             namespace: args.namespace.clone(),
             bundle: args.bundle.clone(),
+            socket: args.socket.clone(),
             exit: Arc::default(),
         }
     }
@@ -89,6 +92,12 @@ impl containerd_shim::Shim for RrunShim {
 
     fn wait(&mut self) {
         self.exit.wait();
+        // The crate removes the socket by the bundle's `address` file,
+        // which containerd may have deleted with the bundle by now.
+        let path = self.socket.strip_prefix("unix://").unwrap_or(&self.socket);
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
+        }
         // The crate now stops the ttrpc server; should a handler thread
         // hold it up, the process must end all the same.
         let _ = std::thread::Builder::new().stack_size(64 << 10).spawn(|| {
