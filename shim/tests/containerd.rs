@@ -4,12 +4,12 @@
 //!
 //! As root, the test re-executes itself in private mount and pid
 //! namespaces (`unshare`, as conformance's `rrun-e2e` does, whose
-//! namespace, process and image helpers it reuses): tmpfs on /run and
-//! /tmp, overlays on /etc and /var, a private containerd with its own
+//! namespace, process and image helpers it reuses): a tmpfs on /run,
+//! overlays on /etc, /var and /tmp, a private containerd with its own
 //! sockets, root and state under /run, and a containerd namespace (and so
 //! cgroup parent) of its own. After every check nothing may be left: no
-//! shim process, no rootfs mount, no cgroup, no FIFO, no runtime or
-//! containerd task state.
+//! shim process or socket, no rootfs mount, no cgroup, no FIFO, no
+//! runtime or containerd task state.
 //!
 //! `harness = false`: the output ends with `shim: N passed, N failed`;
 //! `SHIM_TESTS_FILTER=text` runs only the checks whose title has it.
@@ -45,6 +45,8 @@ const WORK: &str = "/run/shim-tests";
 const SHIM_ROOT: &str = "/run/containerd/rrun";
 /// Where `ctr` makes the FIFOs of a task's stdio.
 const FIFO_DIR: &str = "/run/containerd/fifo";
+/// Where the shims' ttrpc sockets are.
+const SOCKET_DIR: &str = "/run/containerd/s";
 /// The containerd namespace (and cgroup parent) of a run, passed down.
 const NS_ENV: &str = "SHIM_TESTS_NS";
 /// Only the checks whose title contains this.
@@ -315,6 +317,7 @@ impl Env {
             self.runc_root().join(&self.namespace),
             self.task_dir(),
             PathBuf::from(FIFO_DIR),
+            PathBuf::from(SOCKET_DIR),
         ];
         for dir in dirs {
             for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
