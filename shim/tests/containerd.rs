@@ -49,6 +49,19 @@ const FIFO_DIR: &str = "/run/containerd/fifo";
 const SOCKET_DIR: &str = "/run/containerd/s";
 /// The containerd namespace (and cgroup parent) of a run, passed down.
 const NS_ENV: &str = "SHIM_TESTS_NS";
+/// The README's CRI recipe for both ways to rrun, loaded so that it is
+/// checked to parse (ctr does not go through the CRI plugin).
+const CRI_RUNTIMES: &str = r#"[plugins."io.containerd.grpc.v1.cri".containerd]
+  default_runtime_name = "runc"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rrun]
+  runtime_type = "io.containerd.rrun.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc-rrun]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc-rrun.options]
+  BinaryName = "/usr/local/bin/rrun"
+"#;
 /// Only the checks whose title contains this.
 const FILTER_ENV: &str = "SHIM_TESTS_FILTER";
 
@@ -1098,17 +1111,19 @@ fn harness() -> i32 {
     };
     let w = |d: &str| env.work.join(d).display().to_string();
     let config = format!(
-        "version = 2\nroot = \"{}\"\nstate = \"{}\"\n\n[grpc]\n  address = \"{}\"\n[ttrpc]\n  address = \"{}\"\n[debug]\n  address = \"{}\"\n\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_tcp_service = true\n[plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{}\"\n",
+        "version = 2\nroot = \"{}\"\nstate = \"{}\"\n\n[grpc]\n  address = \"{}\"\n[ttrpc]\n  address = \"{}\"\n[debug]\n  address = \"{}\"\n\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_tcp_service = true\n{cri}[plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{}\"\n",
         w("root"),
         w("state"),
         w("containerd.sock"),
         w("containerd.sock.ttrpc"),
         w("debug.sock"),
         w("opt"),
+        cri = CRI_RUNTIMES,
     );
     let setup = std::fs::write(env.config(), config)
         .map_err(|e| e.to_string())
         .and_then(|()| env.start_containerd())
+        .and_then(|()| cri_took_the_recipe(&env.log()))
         .and_then(|()| {
             let tar = image::rootfs_tar(&env.work, None).map_err(|e| format!("{e:#}"))?;
             let archive = image::oci_archive(&env.work, &tar).map_err(|e| format!("{e:#}"))?;
@@ -1203,6 +1218,31 @@ fn harness() -> i32 {
     println!();
     println!("shim: {passed} passed, {failed} failed");
     i32::from(failed > 0)
+}
+
+/// The CRI plugin loaded with both runtimes of the recipe (it logs its
+/// configuration when it starts).
+fn cri_took_the_recipe(log: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(config) = text
+        .lines()
+        .find(|l| l.contains("Start cri plugin with config"))
+    else {
+        return Err(format!(
+            "the CRI plugin did not start with the README's runtimes: {}",
+            tail(log, 3)
+        ));
+    };
+    for wanted in [
+        "rrun:{Type:io.containerd.rrun.v2 ",
+        "runc-rrun:{Type:io.containerd.runc.v2 ",
+        "BinaryName:/usr/local/bin/rrun",
+    ] {
+        if !config.contains(wanted) {
+            return Err(format!("the CRI plugin's configuration lacks {wanted:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// Leftovers, given the shims a moment to exit after their last delete.
