@@ -12,8 +12,9 @@
 //!   pipes as fds 3 and 4 and signals it is ready by closing fd 5, as
 //!   containerd's shims do; the process writes into the pipes.
 //! * a terminal: the library sends the pty master over a socketpair; two
-//!   small threads copy stdin FIFO → master and master → stdout FIFO, and
-//!   `ResizePty` sets the master's window size.
+//!   small threads copy stdin FIFO → master and master → stdout FIFO (or
+//!   the log URI's file or pipe), and `ResizePty` sets the master's window
+//!   size.
 
 use libcontainer::container::StdioFds;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -197,12 +198,7 @@ pub fn open(req: &Request) -> std::io::Result<Opened> {
     }
     let stdin_path = Path::new(req.stdin);
     if req.terminal {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (ours, theirs) = console_pair()?;
         let tty_in = if req.stdin.is_empty() {
             None
         } else {
@@ -242,20 +238,15 @@ pub fn open(req: &Request) -> std::io::Result<Opened> {
 }
 
 /// `file://` and `binary://` (what `ctr run --log-uri` and the CRI's
-/// logging binaries use); the same URI comes as stdout and stderr.
+/// logging binaries use); the same URI comes as stdout and stderr. With a
+/// terminal, the pty's output goes there through the copy thread.
 fn open_log_uri(req: &Request, uri: &Uri, mut kept: Kept) -> std::io::Result<Opened> {
-    if req.terminal {
-        return Err(std::io::Error::other(format!(
-            "a terminal cannot log to {}://",
-            uri.scheme
-        )));
-    }
     let stdin = if req.stdin.is_empty() {
-        dev_null(false)?
+        None
     } else {
         let (reader, writer) = open_stdin_fifo(Path::new(req.stdin))?;
         kept.stdin_writer = Some(writer);
-        reader
+        Some(reader)
     };
     let (stdout, stderr) = match uri.scheme.as_str() {
         "file" => {
@@ -278,13 +269,33 @@ fn open_log_uri(req: &Request, uri: &Uri, mut kept: Kept) -> std::io::Result<Ope
             )))
         }
     };
+    if req.terminal {
+        drop(stderr);
+        return Ok(Opened {
+            stdio: [dev_null(false)?, dev_null(true)?, dev_null(true)?],
+            console: Some(console_pair()?),
+            tty_in: stdin.map(File::from),
+            tty_out: Some(File::from(stdout)),
+            kept,
+        });
+    }
     Ok(Opened {
-        stdio: [stdin, stdout, stderr],
+        stdio: [stdin.map_or_else(|| dev_null(false), Ok)?, stdout, stderr],
         console: None,
         tty_in: None,
         tty_out: None,
         kept,
     })
+}
+
+/// The socketpair the library sends the pty master over: ours, theirs.
+fn console_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
 }
 
 /// Start a logging binary on the read ends of the stdout and stderr
