@@ -27,8 +27,16 @@ state=$(timeout 120 systemctl is-system-running --wait 2>&1)
 say "system $state after $(cut -d' ' -f1 /proc/uptime) s"
 [ "$state" = running ] || systemctl --no-pager --failed
 
+# The 9p transport binds to the shares' virtio devices when it is loaded;
+# udev may not have loaded it yet.
+modprobe 9pnet_virtio
 nine_p() { # TAG DIR [OPTIONS]
-    mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000${3:+,$3}" "$1" "$2"
+    local try
+    for try in 1 2 3 4 5; do
+        mount -t 9p -o "trans=virtio,version=9p2000.L,msize=512000${3:+,$3}" "$1" "$2" && return 0
+        sleep "$try"
+    done
+    return 1
 }
 mkdir -p "$io"
 if ! nine_p rrun_io "$io"; then

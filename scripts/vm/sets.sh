@@ -123,7 +123,11 @@ vm_set() { # NAME DIR COMMAND...
         ps --forest -N --ppid 2 -p 2 -o pid,stat,etimes,wchan:24,cgroup:48,args | cut -c1-220
     }) &
     watchdog=\$!
-    (cd "\$dir" && exec timeout -k 30 $set_timeout "\$@") || status=\$?
+    # In a scope of its own, as a command run from a login shell is, with
+    # room left for the rest of the guest: a set that eats the memory is
+    # killed alone, and the next one runs.
+    (cd "\$dir" && exec systemd-run --scope --quiet --unit="rrun-vm-set-\${name//[^a-zA-Z0-9_-]/-}" \\
+        -p MemoryMax=3G timeout -k 30 $set_timeout "\$@") || status=\$?
     kill "\$watchdog" 2>/dev/null
     wait "\$watchdog" 2>/dev/null
     [ "\$status" -ne 124 ] || echo "==> [vm] \$name: killed after $set_timeout s"
