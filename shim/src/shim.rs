@@ -83,6 +83,7 @@ impl containerd_shim::Shim for RrunShim {
         if Path::new(&rootfs).exists() {
             service::unmount(&rootfs);
         }
+        remove_stale_socket(&bundle);
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: Some(Timestamp::from(SystemTime::now())).into(),
@@ -114,6 +115,25 @@ impl containerd_shim::Shim for RrunShim {
         let shared = Arc::new(Shared::new(&self.namespace, queue));
         start_exits(shared.clone());
         Service::new(shared, self.exit.clone())
+    }
+}
+
+/// A shim that was killed leaves its socket: remove it once nothing
+/// answers there (a pod's shim may still serve its other containers).
+fn remove_stale_socket(bundle: &Path) {
+    let Ok(address) = std::fs::read_to_string(bundle.join("address")) else {
+        return;
+    };
+    let path = address.trim();
+    let path = path.strip_prefix("unix://").unwrap_or(path);
+    if path.is_empty() {
+        return;
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let _ = std::fs::remove_file(path);
+        }
+        _ => {}
     }
 }
 
