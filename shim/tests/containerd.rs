@@ -512,6 +512,7 @@ fn checks() -> Vec<(&'static str, CheckFn)> {
         ("run --rm: output", run_output),
         ("run --rm: exit code", run_exit_code),
         ("run --rm -t: a terminal", run_tty),
+        ("stdin, closed by CloseIO", stdin),
         ("run -d: a detached task", run_detached),
         ("task exec", exec),
         ("task exec -t", exec_tty),
@@ -527,6 +528,10 @@ fn checks() -> Vec<(&'static str, CheckFn)> {
         ("crash of the init and of an exec: their status", crashes),
         ("OOM kill: /tasks/oom before /tasks/exit", oom),
         ("a detached task across a containerd restart", restart),
+        (
+            "the shim killed: containerd's cleanup (shim delete)",
+            shim_killed,
+        ),
         ("20 containers at once: every exit reported once", twenty),
     ]
 }
@@ -576,6 +581,22 @@ fn run_tty(ck: &Ck) -> CheckResult {
     code(&o, 4)?;
     has(&o, "/dev/pts/")?;
     has(&o, "stdin-tty")
+}
+
+fn stdin(ck: &Ck) -> CheckResult {
+    // ctr sends CloseIO when its stdin ends, but only once the task
+    // exists: the input ends a moment later.
+    let argv = ck.run_argv(&["--rm"], &ck.c(""), &["sh", "-c", "cat; echo eof"]);
+    let line = format!("(echo from-stdin; sleep 1) | {}", proc::sh_join(&argv));
+    let o = ck.env.run(
+        &["sh".into(), "-c".into(), line],
+        false,
+        Duration::from_secs(60),
+    );
+    code(&o, 0)?;
+    expect(o.stdout == "from-stdin\neof\n", || {
+        failure(&o, "the input, then eof")
+    })
 }
 
 fn run_detached(ck: &Ck) -> CheckResult {
@@ -1016,6 +1037,56 @@ fn restart(ck: &Ck) -> CheckResult {
     expect(o.stderr.contains("exit code 8"), || {
         failure(&o, "\"exit code 8\"")
     })
+}
+
+/// SIGKILL the shim serving a running task: containerd runs the shim's
+/// `delete`, which must end the container and leave nothing.
+fn shim_killed(ck: &Ck) -> CheckResult {
+    let name = ck.c("");
+    ck.detached(&name, &["sleep", "300"])?;
+    let pid = ck.task_status(&name, "RUNNING", Duration::from_secs(10))?;
+    let flag = format!("-id\0{name}\0");
+    let shim = std::fs::read_dir("/proc")
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .find_map(|e| {
+            let p: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline);
+            (text.contains("containerd-shim") && text.contains(&flag)).then_some(p)
+        })
+        .ok_or_else(|| format!("no shim process with -id {name}"))?;
+    // SAFETY: kill(2) of the shim we found; it runs in our pid namespace.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if Instant::now() >= deadline {
+            return Err(format!("the task's init {pid} outlived its shim by 15 s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = ck.ctr(&["task", "ls"]);
+    expect(
+        !o.stdout.contains(&format!("{name} ")) || o.stdout.contains("STOPPED"),
+        || failure(&o, "no running task"),
+    )?;
+    // What is not the runtime's to clean: ctr's FIFOs (its `task delete`
+    // removes them, and there is no task left to delete), and the stock
+    // runc-v2 shim's socket (neither it nor containerd 1.6 removes the
+    // socket of a killed shim; this shim's `delete` does).
+    for e in std::fs::read_dir(FIFO_DIR).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir_all(e.path());
+    }
+    if ck.column == Column::RuncV2 {
+        for e in std::fs::read_dir(SOCKET_DIR)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(())
 }
 
 fn twenty(ck: &Ck) -> CheckResult {
