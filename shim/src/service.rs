@@ -566,15 +566,12 @@ impl Task for Service {
         let status = match (exit, p.phase) {
             (Some(_), _) => Status::STOPPED,
             (None, Phase::Created) => Status::CREATED,
-            (None, Phase::Running) if req.exec_id.is_empty() => {
-                match lib::state(&c.root, &c.id).map(|l| l.status) {
-                    Ok(libcontainer::state::Status::Paused) => Status::PAUSED,
-                    _ => Status::RUNNING,
-                }
-            }
             (None, Phase::Running) => Status::RUNNING,
         };
-        Ok(StateResponse {
+        // Whether a running container is paused is its freezer's to say.
+        let ask_library = (status == Status::RUNNING && req.exec_id.is_empty())
+            .then(|| (c.root.clone(), c.id.clone()));
+        let mut response = StateResponse {
             id: if req.exec_id.is_empty() {
                 req.id.clone()
             } else {
@@ -591,7 +588,18 @@ impl Task for Service {
             exited_at: exit.map(|e| e.timestamp()).into(),
             exec_id: req.exec_id.clone(),
             ..Default::default()
-        })
+        };
+        // Not under the table's lock: the library locks the container's
+        // state directory, which a start or delete may hold for a while.
+        drop(table);
+        if let Some((root, id)) = ask_library {
+            if let Ok(libcontainer::state::Status::Paused) =
+                lib::state(&root, &id).map(|l| l.status)
+            {
+                response.status = Status::PAUSED.into();
+            }
+        }
+        Ok(response)
     }
 }
 
