@@ -25,13 +25,16 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-pub fn init(path: Option<&Path>, format: Format, debug: bool) {
+/// Sets up logging; a `--log` file that cannot be opened is an error (as
+/// in runc), and logging then goes to stderr.
+pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<(), String> {
+    let mut failure = Ok(());
     let file = path.and_then(|p| {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
-            .map_err(|e| eprintln!("rrun: --log {}: {e}", p.display()))
+            .map_err(|e| failure = Err(format!("--log {}: {e}", p.display())))
             .ok()
     });
     let logger = Logger {
@@ -41,6 +44,7 @@ pub fn init(path: Option<&Path>, format: Format, debug: bool) {
     };
     let _ = LOGGER.set(logger);
     let _ = tracing::subscriber::set_global_default(LineSubscriber);
+    failure
 }
 
 /// Log an error, and print it on stderr as one plain line.

@@ -131,7 +131,10 @@ fn main() {
         print_version();
         return;
     }
-    logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        logging::error(&e);
+        std::process::exit(1);
+    }
     // rrun has no SIGCHLD reaper: the library waits for its own helpers.
     libcontainer::init::reap_own_helpers(true);
     let Some(command) = cli.command else {
@@ -177,7 +180,7 @@ fn usage_error(e: clap::Error) -> ! {
         Some("json") => logging::Format::Json,
         _ => logging::Format::Text,
     };
-    logging::init(
+    let _ = logging::init(
         value_of("--log").map(PathBuf::from).as_deref(),
         format,
         false,

@@ -448,6 +448,21 @@ fn a_command_line_error_reaches_the_log() {
     );
 }
 
+/// A --log that cannot be opened fails the command, as in runc.
+#[test]
+fn an_unwritable_log_is_an_error() {
+    let out = Command::new(RRUN)
+        .args(["--log", "/nonexistent-dir/log.json", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent-dir/log.json"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn version_prints_the_lines_dockerd_reads() {
     let out = Command::new(RRUN).arg("--version").output().unwrap();
