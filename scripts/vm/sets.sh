@@ -23,36 +23,37 @@ list_sets() {
     echo "PACKAGE:NAME   cargo test -p PACKAGE --test NAME"
 }
 
-# package_of NAME: the package whose tests/NAME.rs exists.
-package_of() {
-    if [ -f "runtime/tests/$1.rs" ]; then
-        echo rrun
-    elif [ -f "libcontainer/tests/$1.rs" ]; then
-        echo libcontainer
-    else
-        return 1
-    fi
+# package_dir NAME: the package folder whose tests/NAME.rs exists.
+package_dir() {
+    local dir
+    for dir in runtime libcontainer; do
+        [ ! -f "$dir/tests/$1.rs" ] || {
+            echo "$dir"
+            return 0
+        }
+    done
+    return 1
 }
 
-# test_executables PACKAGE NAME...: builds them (debug, as cargo test does)
-# and prints "NAME<TAB>EXECUTABLE<TAB>PACKAGE_DIR" for each: cargo runs a
-# test with its package's directory as the working directory.
+# test_executables NAME...: builds those test targets (debug, as cargo test
+# does) in one cargo call, so that libcontainer is built once with one set
+# of features, and prints "NAME<TAB>EXECUTABLE<TAB>PACKAGE_DIR" for each:
+# cargo runs a test in its package's folder.
 test_executables() {
-    local package=$1 name tests=()
-    shift
+    local name tests=()
     for name in "$@"; do
         tests+=(--test "$name")
     done
-    cargo test -p "$package" "${tests[@]}" --no-run --message-format=json-render-diagnostics |
+    cargo test --workspace "${tests[@]}" --no-run --message-format=json-render-diagnostics |
         jq -r 'select(.reason == "compiler-artifact" and .profile.test and .executable != null
                       and (.target.kind | index("test")))
                | [.target.name, .executable, (.manifest_path | sub("/Cargo.toml$"; ""))] | @tsv'
 }
 
-# The conformance suite as scripts/test.sh builds it (build_checker).
+# The conformance suite as scripts/test.sh builds it (its release build and
+# build_checker), so that CI builds nothing twice.
 build_conformance() {
-    cargo build --release -p rrun --bin rrun
-    cargo build --release -p conformance --bin rrun-conformance
+    cargo build --release --workspace
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p conformance \
         --bin rrun-checker --target x86_64-unknown-linux-gnu
 }
@@ -60,7 +61,7 @@ build_conformance() {
 # sets_script FILE SET... [-- ARG...]: builds the sets on the host and
 # writes the guest's command file.
 sets_script() {
-    local file=$1 set package name sets=() args=() rrun_tests=() lib_tests=()
+    local file=$1 set name sets=() args=()
     shift
     while [ $# -gt 0 ]; do
         if [ "$1" = -- ]; then
@@ -77,31 +78,27 @@ sets_script() {
     done
     ensure_cargo
     ensure_c_toolchain
+    local tests=() dirs=() dir
     for set in "${sets[@]}"; do
         case $set in
             conformance) continue ;;
-            *:*) package=${set%%:*} name=${set#*:} ;;
-            *)
-                name=$set
-                package=$(package_of "$name") || {
-                    say "no set $set (scripts/vm.sh sets lists them)"
-                    return 1
-                }
-                ;;
+            rrun:* | runtime:*) dir=runtime name=${set#*:} ;;
+            libcontainer:*) dir=libcontainer name=${set#*:} ;;
+            *) name=$set dir=$(package_dir "$name") || dir= ;;
         esac
-        case $package in
-            rrun) rrun_tests+=("$name") ;;
-            libcontainer) lib_tests+=("$name") ;;
-            *)
-                say "no tests of package $package here"
-                return 1
-                ;;
-        esac
+        if [ -z "$dir" ] || [ ! -f "$dir/tests/$name.rs" ]; then
+            say "no set $set (scripts/vm.sh sets lists them)"
+            return 1
+        fi
+        tests+=("$name")
+        dirs+=("$repo/$dir")
     done
     local built
     built=$(mktemp)
-    [ ${#rrun_tests[@]} -eq 0 ] || test_executables rrun "${rrun_tests[@]}" >>"$built" || return 1
-    [ ${#lib_tests[@]} -eq 0 ] || test_executables libcontainer "${lib_tests[@]}" >>"$built" || return 1
+    if [ ${#tests[@]} -gt 0 ] && ! test_executables "${tests[@]}" >"$built"; then
+        rm -f "$built"
+        return 1
+    fi
     local target_abs
     target_abs=$(cd "$target" && pwd)
 
@@ -149,15 +146,15 @@ EOF
                 continue
             fi
             name=${set#*:}
-            local line exe dir
-            line=$(awk -F'\t' -v n="$name" '$1 == n { print; exit }' "$built")
-            [ -n "$line" ] || {
+            dir=${dirs[0]}
+            dirs=("${dirs[@]:1}")
+            local exe
+            exe=$(awk -F'\t' -v n="$name" -v d="$dir" '$1 == n && $3 == d { print $2; exit }' "$built")
+            [ -n "$exe" ] || {
                 say "cargo built no test executable for $set"
                 rm -f "$built"
                 return 1
             }
-            exe=$(cut -f2 <<<"$line")
-            dir=$(cut -f3 <<<"$line")
             printf 'vm_set %q %q %q' "$set" "$dir" "$exe"
             [ ${#args[@]} -eq 0 ] || printf ' %q' "${args[@]}"
             echo
