@@ -187,6 +187,10 @@ boot() {
         flock -w "$((cmd_timeout + boot_timeout))" "$lock" || die "still busy: $cache/guest.lock"
     fi
 
+    # The last five runs' directories stay for a look (failures keep theirs).
+    find "$cache/runs" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn |
+        tail -n +6 | cut -d' ' -f2- | xargs -r rm -rf
+
     if [ "$mode" = shell ]; then
         say "booting; the shares are mounted when the runner says so. Leave with: poweroff (or Ctrl-a x)"
         "${qemu[@]}" -serial mon:stdio
