@@ -51,8 +51,8 @@ pub const USAGE: &str =
                        --runtime NAME (registered by path; runc is dockerd's built-in),
                        ctr run --runc-binary PATH (repeatable; default: as lifecycle's)
   --shim NAME=TYPE     a containerd shim of its own: ctr run --runtime TYPE (e.g.
-                       io.containerd.rrun.v2, found as containerd-shim-rrun-v2 on PATH);
-                       Docker 20.10 cannot take one (n/a)";
+                       io.containerd.rrun.v2, found as containerd-shim-rrun-v2 on PATH,
+                       or the shim's absolute path); Docker 20.10 cannot take one (n/a)";
 
 struct Options {
     runs: usize,
@@ -219,7 +219,13 @@ fn check_visible(options: &Options) -> Result<()> {
         .runtimes
         .iter()
         .filter_map(|(_, path)| resolve_exe(path));
-    for path in std::iter::once(exe).chain(runtimes) {
+    // containerd takes a shim's absolute path as the runtime type too.
+    let shims = options
+        .shims
+        .iter()
+        .filter(|(_, kind)| kind.starts_with('/'))
+        .map(|(_, kind)| std::path::PathBuf::from(kind));
+    for path in std::iter::once(exe).chain(runtimes).chain(shims) {
         if path.starts_with("/tmp") || path.starts_with("/run") {
             bail!(
                 "{}: /tmp and /run are private tmpfs in the engines' namespace, \
