@@ -670,8 +670,18 @@ impl Ck<'_> {
     }
 
     fn run_pod(&self, suffix: &str) -> Result<Pod, String> {
+        self.run_pod_with(suffix, |_| {})
+    }
+
+    /// RunPodSandbox of a config that `edit` changed.
+    fn run_pod_with(
+        &self,
+        suffix: &str,
+        edit: impl FnOnce(&mut v1::PodSandboxConfig),
+    ) -> Result<Pod, String> {
         let name = format!("{}{suffix}", self.name);
-        let config = sandbox_config(self.env, &name);
+        let mut config = sandbox_config(self.env, &name);
+        edit(&mut config);
         let cri = self.cri();
         let id = cri
             .block(ask(
@@ -693,13 +703,17 @@ impl Ck<'_> {
         command: &[&str],
         resources: Option<v1::LinuxContainerResources>,
     ) -> Result<String, String> {
+        self.create_config(pod, container_config(name, command, resources))
+    }
+
+    fn create_config(&self, pod: &Pod, config: v1::ContainerConfig) -> Result<String, String> {
         let cri = self.cri();
         Ok(cri
             .block(ask(
                 "CreateContainer",
                 cri.rs().create_container(v1::CreateContainerRequest {
                     pod_sandbox_id: pod.id.clone(),
-                    config: Some(container_config(name, command, resources)),
+                    config: Some(config),
                     sandbox_config: Some(pod.config.clone()),
                 }),
             ))?
@@ -941,6 +955,16 @@ fn checks() -> Vec<(&'static str, CheckFn)> {
             "ExecSync past its timeout: the process killed",
             exec_timeout,
         ),
+        (
+            "Exec: the streaming server's websocket (v4.channel.k8s.io)",
+            exec_stream,
+        ),
+        ("an OOM-killed container: reason OOMKilled", oom),
+        ("a container with a terminal: its output in the log", tty),
+        (
+            "shareProcessNamespace: the pod's one pid namespace",
+            shared_pid,
+        ),
     ]
 }
 
@@ -1046,6 +1070,8 @@ fn lifecycle(ck: &Ck) -> CheckResult {
                 linux: Some(v1::LinuxContainerResources {
                     memory_limit_in_bytes: 64 * MIB,
                     cpu_shares: 512,
+                    cpu_period: 100_000,
+                    cpu_quota: 50_000,
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -1056,8 +1082,11 @@ fn lifecycle(ck: &Ck) -> CheckResult {
         format!("memory.limit_in_bytes {limit:?} after the update, wanted 64 MiB")
     })?;
     let shares = ck.cgroup("cpu", &pod, &id, "cpu.shares");
-    expect(shares.trim() == "512", || {
-        format!("cpu.shares {shares:?} after the update, wanted 512")
+    let quota = ck.cgroup("cpu", &pod, &id, "cpu.cfs_quota_us");
+    expect(shares.trim() == "512" && quota.trim() == "50000", || {
+        format!(
+            "cpu.shares {shares:?}, cpu.cfs_quota_us {quota:?} after the update, wanted 512, 50000"
+        )
     })?;
     // SIGTERM, which the container's trap turns into exit 0.
     let t0 = Instant::now();
@@ -1844,4 +1873,264 @@ fn run_bench(env: &Env, handlers: &[Handler]) -> i32 {
     println!();
     println!("cri bench: {} passed, {failed} failed", rows.len());
     i32::from(failed > 0)
+}
+
+/// Exec as `kubectl exec` reaches it: the CRI answers a URL of its
+/// streaming server (on the node's 127.0.0.1, here the test's own network
+/// namespace), and a websocket client speaking `v4.channel.k8s.io` gets
+/// the process's stdout and stderr on channels 1 and 2 and its exit status
+/// on channel 3.
+fn exec_stream(ck: &Ck) -> CheckResult {
+    let pod = ck.run_pod("")?;
+    let id = ck.run(&pod, "main", &["sleep", "300"])?;
+    let cri = ck.cri();
+    let url = cri
+        .block(ask(
+            "Exec",
+            cri.rs().exec(v1::ExecRequest {
+                container_id: id.clone(),
+                cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                tty: false,
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            }),
+        ))?
+        .url;
+    let channels = websocket_exec(&url)?;
+    let text =
+        |n: u8| String::from_utf8_lossy(channels.get(&n).map_or(&[][..], |v| v)).into_owned();
+    let (out, err, status) = (text(1), text(2), text(3));
+    expect(
+        out == "out\n"
+            && err == "err\n"
+            && status.contains("NonZeroExitCode")
+            && status.contains(r#""message":"3""#),
+        || {
+            format!(
+                "exec through {url}: stdout {out:?}, stderr {err:?}, status {status:?}; \
+                 wanted out, err and exit code 3"
+            )
+        },
+    )?;
+    // The exec is gone: the container's cgroup has its init only.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ck.cgroup("pids", &pod, &id, "cgroup.procs").lines().count() != 1 {
+        if Instant::now() >= deadline {
+            return Err("the exec's process outlived its stream".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ck.stop_pod(&pod)?;
+    ck.remove_pod(&pod)
+}
+
+/// A minimal websocket client for the CRI streaming server: GET the URL
+/// with an upgrade to `v4.channel.k8s.io`, then read the server's binary
+/// frames (a channel byte, then data) until it closes. Returns each
+/// channel's bytes.
+fn websocket_exec(url: &str) -> Result<HashMap<u8, Vec<u8>>, String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("exec URL {url:?}: wanted http://"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream =
+        std::net::TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: cnJ1bi1jcmktdGVzdC1rZXk=\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending the upgrade: {e}"))?;
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader
+        .read_line(&mut status)
+        .map_err(|e| format!("reading the upgrade's answer: {e}"))?;
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(format!("upgrade answered {:?}", status.trim()));
+    }
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return Err("the server closed during the upgrade".into()),
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading the upgrade's headers: {e}")),
+        }
+    }
+    let mut channels: HashMap<u8, Vec<u8>> = HashMap::new();
+    loop {
+        let mut head = [0u8; 2];
+        match reader.read_exact(&mut head) {
+            Ok(()) => {}
+            // The server may close the connection without a close frame.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(format!("reading a frame: {e}")),
+        }
+        let opcode = head[0] & 0x0f;
+        let mut len = u64::from(head[1] & 0x7f);
+        if len == 126 {
+            let mut b = [0u8; 2];
+            reader.read_exact(&mut b).map_err(|e| e.to_string())?;
+            len = u64::from(u16::from_be_bytes(b));
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            reader.read_exact(&mut b).map_err(|e| e.to_string())?;
+            len = u64::from_be_bytes(b);
+        }
+        let mut mask = [0u8; 4];
+        if head[1] & 0x80 != 0 {
+            reader.read_exact(&mut mask).map_err(|e| e.to_string())?;
+        }
+        let mut payload = vec![0u8; len as usize];
+        reader
+            .read_exact(&mut payload)
+            .map_err(|e| format!("reading a frame's payload: {e}"))?;
+        if head[1] & 0x80 != 0 {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= mask[i % 4];
+            }
+        }
+        match opcode {
+            // Close.
+            8 => break,
+            // Binary (or its continuation): the channel, then data.
+            0 | 2 => {
+                if let Some((&channel, data)) = payload.split_first() {
+                    channels.entry(channel).or_default().extend_from_slice(data);
+                }
+            }
+            // Ping, pong, text: nothing the server sends on this protocol.
+            _ => {}
+        }
+    }
+    Ok(channels)
+}
+
+/// The CRI plugin says OOMKilled when the shim's TaskOOM event came
+/// before the container's exit.
+fn oom(ck: &Ck) -> CheckResult {
+    let pod = ck.run_pod("")?;
+    let id = ck.create(
+        &pod,
+        "main",
+        &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+        Some(v1::LinuxContainerResources {
+            memory_limit_in_bytes: 16 * MIB,
+            ..Default::default()
+        }),
+    )?;
+    ck.start(&id)?;
+    let status = ck.wait_exited(&id, Duration::from_secs(10))?;
+    expect(
+        status.exit_code == 137 && status.reason == "OOMKilled",
+        || {
+            format!(
+                "exit code {}, reason {:?}: wanted 137, OOMKilled",
+                status.exit_code, status.reason
+            )
+        },
+    )?;
+    ck.stop_pod(&pod)?;
+    ck.remove_pod(&pod)
+}
+
+/// `tty: true` (and stdin, as `kubectl run -it` asks): the process has a
+/// terminal, and what it writes there reaches the CRI log (through the
+/// pty and the CRI plugin's stdout FIFO).
+fn tty(ck: &Ck) -> CheckResult {
+    let pod = ck.run_pod("")?;
+    let mut config = container_config(
+        "term",
+        &[
+            "sh",
+            "-c",
+            "[ -t 0 ] && [ -t 1 ] && echo on-a-tty $(tty); exec sleep 300",
+        ],
+        None,
+    );
+    config.tty = true;
+    config.stdin = true;
+    let id = ck.create_config(&pod, config)?;
+    ck.start(&id)?;
+    ck.log_has(&pod, "term", " stdout F on-a-tty /dev/pts/")?;
+    ck.stop_pod(&pod)?;
+    ck.remove_pod(&pod)
+}
+
+/// A pod with `shareProcessNamespace`: the sandbox's pause is pid 1 of the
+/// pod's pid namespace, the containers join it and see each other.
+fn shared_pid(ck: &Ck) -> CheckResult {
+    let shared = |ns: &mut Option<v1::NamespaceOption>| {
+        if let Some(ns) = ns.as_mut() {
+            ns.pid = v1::NamespaceMode::Pod as i32;
+        }
+    };
+    let pod = ck.run_pod_with("", |config| {
+        if let Some(sc) = config
+            .linux
+            .as_mut()
+            .and_then(|l| l.security_context.as_mut())
+        {
+            shared(&mut sc.namespace_options);
+        }
+    })?;
+    let (_, sandbox) = ck.pod_status(&pod)?;
+    let mut ids = Vec::new();
+    for (name, command) in [("a", ["sleep", "301"]), ("b", ["sleep", "302"])] {
+        let mut config = container_config(name, &command, None);
+        if let Some(sc) = config
+            .linux
+            .as_mut()
+            .and_then(|l| l.security_context.as_mut())
+        {
+            shared(&mut sc.namespace_options);
+        }
+        let id = ck.create_config(&pod, config)?;
+        ck.start(&id)?;
+        ids.push(id);
+    }
+    let pids: Vec<u32> = ids.iter().map(|id| ck.pid(id)).collect::<Result<_, _>>()?;
+    let pause_ns = ns_of(sandbox, "pid");
+    for (id, pid) in ids.iter().zip(&pids) {
+        let ns = ns_of(*pid, "pid");
+        expect(ns == pause_ns, || {
+            format!("container {id}: pid namespace {ns}, the sandbox's {pause_ns}")
+        })?;
+    }
+    // From b: pid 1 is the pause, and a's sleep is there.
+    let r = ck.exec_sync(
+        &ids[1],
+        &[
+            "sh",
+            "-c",
+            "for p in /proc/[0-9]*; do echo \"${p#/proc/}: $(tr '\\0' ' ' < $p/cmdline)\"; done",
+        ],
+        10,
+    )?;
+    let out = String::from_utf8_lossy(&r.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    expect(
+        lines.contains(&"1: /pause")
+            && lines.iter().any(|l| l.ends_with(": sleep 301"))
+            && lines.iter().any(|l| l.ends_with(": sleep 302")),
+        || format!("the processes b sees: {out:?}, wanted /pause as 1 and both sleeps"),
+    )?;
+    // The pod's end: the pause exits, the kernel kills the rest of its
+    // pid namespace.
+    ck.stop_pod(&pod)?;
+    for id in &ids {
+        ck.wait_exited(id, Duration::from_secs(5))?;
+    }
+    ck.remove_pod(&pod)
 }
