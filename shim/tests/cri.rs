@@ -400,6 +400,26 @@ impl Env {
         let _ = child.wait();
     }
 
+    /// Until the CRI answers: after a restart of containerd, the client's
+    /// channel fails a call, then connects again.
+    fn wait_cri(&self) -> CheckResult {
+        let cri = self.cri();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = cri.block(ask(
+                "Version",
+                cri.rs().version(v1::VersionRequest {
+                    version: "v1".into(),
+                }),
+            ));
+            match r {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// `/sys/fs/cgroup/<controller>/<parent>/<pod>`.
     fn pod_cgroup(&self, controller: &str, pod: &str) -> PathBuf {
         Path::new("/sys/fs/cgroup")
@@ -964,6 +984,10 @@ fn checks() -> Vec<(&'static str, CheckFn)> {
         (
             "shareProcessNamespace: the pod's one pid namespace",
             shared_pid,
+        ),
+        (
+            "containerd restarted: the CRI plugin recovers the running pod",
+            restart,
         ),
     ]
 }
@@ -2132,5 +2156,75 @@ fn shared_pid(ck: &Ck) -> CheckResult {
     for id in &ids {
         ck.wait_exited(id, Duration::from_secs(5))?;
     }
+    ck.remove_pod(&pod)
+}
+
+/// containerd stops (SIGTERM, as for an upgrade) with a pod running and
+/// starts again: the CRI plugin recovers the pod from its state and the
+/// shim (its address file), reopens the container's FIFOs, and the
+/// kubelet's calls go on: status, exec, a stop that sees the exit.
+fn restart(ck: &Ck) -> CheckResult {
+    let pod = ck.run_pod("")?;
+    let id = ck.run(
+        &pod,
+        "main",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 9' TERM; i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2 & wait $!; done",
+        ],
+    )?;
+    let pid = ck.pid(&id)?;
+    let (_, sandbox) = ck.pod_status(&pod)?;
+    ck.log_has(&pod, "main", " stdout F tick 1")?;
+    ck.env.stop_containerd();
+    expect(
+        Path::new(&format!("/proc/{pid}")).exists()
+            && Path::new(&format!("/proc/{sandbox}")).exists(),
+        || "the pod died with containerd".to_string(),
+    )?;
+    let log = ck.env.logs().join(&pod.name).join("main.log");
+    let before = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    ck.env.start_containerd()?;
+    ck.env.wait_cri()?;
+    let again = ck.pid(&id)?;
+    expect(again == pid, || {
+        format!("pid {again} after the restart, was {pid}")
+    })?;
+    let (state, _) = ck.pod_status(&pod)?;
+    expect(state == v1::PodSandboxState::SandboxReady as i32, || {
+        format!("the pod's state after the restart: {state}")
+    })?;
+    // The log goes on.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() > before + 2 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{} did not grow after the restart ({before} lines)",
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = ck.exec_sync(&id, &["echo", "still here"], 10)?;
+    expect(r.stdout == b"still here\n", || {
+        format!("ExecSync after the restart: {r:?}")
+    })?;
+    ck.stop(&id, 10)?;
+    let status = ck.wait_exited(&id, Duration::from_secs(5))?;
+    expect(status.exit_code == 9, || {
+        format!(
+            "exit code {} after StopContainer, wanted 9 (its TERM trap)",
+            status.exit_code
+        )
+    })?;
+    ck.stop_pod(&pod)?;
     ck.remove_pod(&pod)
 }
