@@ -24,7 +24,11 @@
 # RRUN_VM_CPUS (2), RRUN_VM_MEM (MiB, 4096), RRUN_VM_BOOT_TIMEOUT (s, 300),
 # RRUN_VM_TIMEOUT (s, for the guest command, 3600), RRUN_VM_SET_TIMEOUT
 # (s, for each set, 1800), RRUN_VM_APPEND (more kernel command line),
-# RRUN_VM_KEEP=1 (keep the run's directory: console log, output).
+# RRUN_VM_KEEP=1 (keep the run's directory, console log and output, after
+# a success too; the last five runs' stay under RRUN_VM_CACHE/runs).
+#
+# In the guest each set runs in a systemd scope of its own (MemoryMax=3G),
+# as a root shell's command does; `run` runs in the runner's service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
