@@ -233,6 +233,9 @@ boot() {
     done
     wait "$qpid" || true
     flush
+    # A command that ended within the poll that saw the guest come up: its
+    # own uptime then tells the boot time.
+    [ -n "$up" ] || [ ! -s "$io/ready" ] || up=$(cut -d. -f1 "$io/ready")
     exec {lock}>&-
     status=$(cat "$io/status" 2>/dev/null || true)
     if [ -z "$status" ]; then
