@@ -14,7 +14,10 @@
 //! 2. when the kernel or our privileges do not allow that, a sealed memfd
 //!    copy (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_SEAL).
 //!
-//! Only `create` (and later `exec`) pays for this; no other command does.
+//! Only `create` and `exec` pay for this, once per process: the guarded
+//! image is made on first use and kept (an embedder creating many
+//! containers makes one detached mount or one memfd copy, not one each).
+//! No other command pays for it.
 
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -38,9 +41,31 @@ pub struct GuardedExe {
     pub kind: GuardKind,
 }
 
+/// This process's guarded image, made once.
+static GUARDED: std::sync::OnceLock<GuardedExe> = std::sync::OnceLock::new();
+
 impl GuardedExe {
+    /// The process's guarded image, made on first use. Sealed or read-only,
+    /// it can be shared by every container this process starts.
+    pub fn get() -> Result<&'static GuardedExe, ExeGuardError> {
+        if let Some(exe) = GUARDED.get() {
+            return Ok(exe);
+        }
+        let made = GuardedExe::new()?;
+        // Two threads may race here: one image is kept, the other dropped.
+        let _ = GUARDED.set(made);
+        Ok(GUARDED.get().expect("set just above"))
+    }
+
+    /// A new guarded image (see [`GuardedExe::get`] for the shared one).
     pub fn new() -> Result<GuardedExe, ExeGuardError> {
-        match read_only_mount(c"/proc/self/exe") {
+        let mut guarded = GuardedExe::make()?;
+        guarded.fd = above_the_fds_spawns_use(guarded.fd)?;
+        Ok(guarded)
+    }
+
+    fn make() -> Result<GuardedExe, ExeGuardError> {
+        match read_only_mount_of_self() {
             Ok(fd) => Ok(GuardedExe {
                 fd,
                 kind: GuardKind::ReadOnlyMount,
@@ -61,6 +86,23 @@ impl GuardedExe {
     }
 }
 
+/// A spawned helper gets its stdio and the channel on fds 0-3 (dup2 in
+/// the child before execve of this image): the image's own fd must not be
+/// one of them, or the child would execute its channel.
+fn above_the_fds_spawns_use(fd: OwnedFd) -> Result<OwnedFd, ExeGuardError> {
+    const FIRST_FREE: RawFd = crate::init::entry::CHANNEL_FD + 1;
+    if fd.as_raw_fd() >= FIRST_FREE {
+        return Ok(fd);
+    }
+    let moved = nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(FIRST_FREE),
+    )
+    .map_err(sys("F_DUPFD_CLOEXEC"))?;
+    // SAFETY: fcntl just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
 fn sys(op: &'static str) -> impl Fn(Errno) -> ExeGuardError {
     move |errno| ExeGuardError::Sys { op, errno }
 }
@@ -70,6 +112,38 @@ fn check(ret: libc::c_long, op: &'static str) -> Result<libc::c_long, ExeGuardEr
         return Err(sys(op)(Errno::last()));
     }
     Ok(ret)
+}
+
+/// Our binary through a detached read-only mount. open_tree clones only a
+/// mount of the caller's own mount namespace: a process that entered a new
+/// one after it started (a test harness that isolates itself) holds its
+/// executable on a mount of the old namespace (EINVAL). Then the binary's
+/// path is looked up in the current namespace and used if it is the same
+/// file (device and inode) as the running image.
+fn read_only_mount_of_self() -> Result<OwnedFd, ExeGuardError> {
+    match read_only_mount(c"/proc/self/exe") {
+        Err(ExeGuardError::Sys {
+            op: "open_tree",
+            errno: Errno::EINVAL,
+        }) => {}
+        other => return other,
+    }
+    let path = std::fs::read_link("/proc/self/exe")
+        .map_err(|e| sys("readlink /proc/self/exe")(crate::utils::io_errno(&e)))?;
+    let c_path = std::ffi::CString::new(path.into_os_string().into_encoded_bytes())
+        .map_err(|_| sys("readlink /proc/self/exe")(Errno::EINVAL))?;
+    let fd = read_only_mount(&c_path)?;
+    let same = |a: &nix::sys::stat::FileStat, b: &nix::sys::stat::FileStat| {
+        (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+    };
+    let running = nix::sys::stat::stat("/proc/self/exe").map_err(sys("stat /proc/self/exe"))?;
+    let found = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(sys("fstat"))?;
+    if !same(&running, &found) {
+        return Err(sys("open_tree: the binary's path is another file now")(
+            Errno::ESTALE,
+        ));
+    }
+    Ok(fd)
 }
 
 /// `path` seen through a detached read-only bind mount of itself.

@@ -22,6 +22,15 @@ const CONTAINERS: usize = 50;
 
 fn main() {
     libcontainer::init::entry::run_if_requested();
+    // This process left its first mount namespace before main (isolate.rs):
+    // the guarded image must still be a read-only mount, made once, not a
+    // memfd copy of this (large, debug) binary per container.
+    let guard = libcontainer::exe_guard::GuardedExe::get().expect("guarded image");
+    assert_eq!(
+        guard.kind,
+        libcontainer::exe_guard::GuardKind::ReadOnlyMount,
+        "the binary was copied into a memfd"
+    );
     let before = CallerView::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

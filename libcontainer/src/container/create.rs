@@ -340,7 +340,7 @@ pub(super) fn spawn_bootstrap(
     channel: &Channel,
     stdio: Option<&StdioFds>,
 ) -> Result<Child, ContainerError> {
-    let exe = GuardedExe::new()?;
+    let exe = GuardedExe::get()?;
     let channel_fd = channel.as_raw_fd();
     let mut cmd = Command::new(exe.exec_path());
     cmd.arg0("rrun-init").env(STAGE_ENV, STAGE_BOOTSTRAP);
