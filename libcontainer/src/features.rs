@@ -222,7 +222,8 @@ pub fn mount_options() -> Vec<String> {
 /// hierarchies, v2 also as the hybrid host's cgroup2 tree). The systemd
 /// driver is libcgroups' and works only with systemd running on a cgroup
 /// v2 host (`Cgroup::open` refuses it elsewhere), so it is claimed only
-/// there; never user-scoped. rdma limits are refused on v1 and v2.
+/// there; never user-scoped. rdma limits are managed on v2 hosts (rrun
+/// writes rdma.max; libcgroups has no v1 rdma controller).
 fn cgroup() -> Cgroup {
     let unified = matches!(
         libcgroups::common::get_cgroup_setup(),
@@ -233,7 +234,7 @@ fn cgroup() -> Cgroup {
         v2: true,
         systemd: unified && crate::cgroups::systemd::booted(),
         systemd_user: false,
-        rdma: false,
+        rdma: unified,
     }
 }
 

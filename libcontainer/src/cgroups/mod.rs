@@ -336,6 +336,10 @@ impl Cgroup {
             let unified = self.hybrid_unified_dir();
             resources::apply_extras(&host, resources, &v1_dir, unified.as_deref())?;
         }
+        if host.is_unified() {
+            let dir = Path::new(CGROUP_ROOT).join(relative_dir(&self.path)?);
+            resources::write_rdma_v2(&dir, resources)?;
+        }
         Ok(())
     }
 

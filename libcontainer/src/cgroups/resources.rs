@@ -111,7 +111,7 @@ impl Host {
         }
     }
 
-    fn is_unified(&self) -> bool {
+    pub(crate) fn is_unified(&self) -> bool {
         matches!(self.setup, CgroupSetup::Unified)
     }
 
@@ -534,7 +534,12 @@ fn check_v2(host: &Host, resources: &LinuxResources) -> Result<(), ResourceError
         if cpu.cpus().is_some() || cpu.mems().is_some() {
             need("cpuset", "cpu.cpus")?;
         }
-        if cpu.shares().is_some_and(|s| s != 0) || cpu.quota().is_some() || cpu.idle().is_some() {
+        let asked = |v: Option<i64>| v.is_some_and(|v| v != 0);
+        if cpu.shares().is_some_and(|s| s != 0)
+            || asked(cpu.quota())
+            || cpu.period().is_some_and(|p| p != 0)
+            || cpu.idle().is_some()
+        {
             need("cpu", "cpu")?;
         }
     }
@@ -568,13 +573,9 @@ fn check_v2(host: &Host, resources: &LinuxResources) -> Result<(), ResourceError
         }
     }
     if resources.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
-        // libcgroups' v2 manager has no rdma controller: it would drop
-        // the limits without a word.
+        // libcgroups' v2 manager has no rdma controller: rrun writes
+        // rdma.max itself (write_rdma_v2).
         need("rdma", "rdma")?;
-        return Err(unavailable(
-            "rdma",
-            "rdma limits on cgroup v2 are not supported by rrun",
-        ));
     }
     Ok(())
 }
@@ -596,6 +597,14 @@ pub fn for_libcgroups(host: &Host, resources: &LinuxResources) -> LinuxResources
     }
     if let Some(cpu) = resources.cpu() {
         let mut cpu = cpu.clone();
+        // runc's "0 means unset" for quota and period: on v2, libcgroups
+        // would write "max 0" to cpu.max, which the kernel refuses.
+        if cpu.quota() == Some(0) {
+            cpu.set_quota(None);
+        }
+        if cpu.period() == Some(0) {
+            cpu.set_period(None);
+        }
         if !host.is_unified() {
             // libcgroups v1 skips a burst given alone: apply_extras writes it.
             cpu.set_burst(None);
@@ -843,4 +852,38 @@ mod tests {
         assert_eq!(page_size_kb("64KB"), Some(64));
         assert_eq!(page_size_kb("2M"), None);
     }
+}
+
+/// `linux.resources.rdma` on a cgroup v2 host, as runc writes it: one
+/// `rdma.max` line per device, `<device> hca_handle=N hca_object=M`. The
+/// kernel refuses a device it does not know (ENODEV), named here.
+pub fn write_rdma_v2(dir: &Path, resources: &LinuxResources) -> Result<(), ResourceError> {
+    let Some(rdma) = resources.rdma().as_ref() else {
+        return Ok(());
+    };
+    let mut devices: Vec<_> = rdma.iter().collect();
+    devices.sort_by(|a, b| a.0.cmp(b.0));
+    for (device, limit) in devices {
+        let mut line = device.clone();
+        if let Some(handles) = limit.hca_handles() {
+            line.push_str(&format!(" hca_handle={handles}"));
+        }
+        if let Some(objects) = limit.hca_objects() {
+            line.push_str(&format!(" hca_object={objects}"));
+        }
+        if line == *device {
+            continue;
+        }
+        std::fs::write(dir.join("rdma.max"), &line).map_err(|e| {
+            unavailable(
+                "rdma",
+                format!(
+                    "writing {line:?} to {}: {}",
+                    dir.join("rdma.max").display(),
+                    crate::utils::io_errno(&e)
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
