@@ -715,6 +715,40 @@ fn write(path: &Path, value: &str, field: &'static str) -> Result<(), ResourceEr
     })
 }
 
+/// `linux.resources.rdma` on a cgroup v2 host, as runc writes it: one
+/// `rdma.max` line per device, `<device> hca_handle=N hca_object=M`. The
+/// kernel refuses a device it does not know (ENODEV), named here.
+pub fn write_rdma_v2(dir: &Path, resources: &LinuxResources) -> Result<(), ResourceError> {
+    let Some(rdma) = resources.rdma().as_ref() else {
+        return Ok(());
+    };
+    let mut devices: Vec<_> = rdma.iter().collect();
+    devices.sort_by(|a, b| a.0.cmp(b.0));
+    for (device, limit) in devices {
+        let mut line = device.clone();
+        if let Some(handles) = limit.hca_handles() {
+            line.push_str(&format!(" hca_handle={handles}"));
+        }
+        if let Some(objects) = limit.hca_objects() {
+            line.push_str(&format!(" hca_object={objects}"));
+        }
+        if line == *device {
+            continue;
+        }
+        std::fs::write(dir.join("rdma.max"), &line).map_err(|e| {
+            unavailable(
+                "rdma",
+                format!(
+                    "writing {line:?} to {}: {}",
+                    dir.join("rdma.max").display(),
+                    crate::utils::io_errno(&e)
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,38 +886,4 @@ mod tests {
         assert_eq!(page_size_kb("64KB"), Some(64));
         assert_eq!(page_size_kb("2M"), None);
     }
-}
-
-/// `linux.resources.rdma` on a cgroup v2 host, as runc writes it: one
-/// `rdma.max` line per device, `<device> hca_handle=N hca_object=M`. The
-/// kernel refuses a device it does not know (ENODEV), named here.
-pub fn write_rdma_v2(dir: &Path, resources: &LinuxResources) -> Result<(), ResourceError> {
-    let Some(rdma) = resources.rdma().as_ref() else {
-        return Ok(());
-    };
-    let mut devices: Vec<_> = rdma.iter().collect();
-    devices.sort_by(|a, b| a.0.cmp(b.0));
-    for (device, limit) in devices {
-        let mut line = device.clone();
-        if let Some(handles) = limit.hca_handles() {
-            line.push_str(&format!(" hca_handle={handles}"));
-        }
-        if let Some(objects) = limit.hca_objects() {
-            line.push_str(&format!(" hca_object={objects}"));
-        }
-        if line == *device {
-            continue;
-        }
-        std::fs::write(dir.join("rdma.max"), &line).map_err(|e| {
-            unavailable(
-                "rdma",
-                format!(
-                    "writing {line:?} to {}: {}",
-                    dir.join("rdma.max").display(),
-                    crate::utils::io_errno(&e)
-                ),
-            )
-        })?;
-    }
-    Ok(())
 }
