@@ -265,7 +265,9 @@ fn validate_process(spec: &Spec) -> Result<(), ConfigError> {
 
 /// The checks of `process` that need nothing else of the config: also
 /// what an exec'd process (`--process`) must pass.
-pub fn validate_process_only(process: &oci_spec::runtime::Process) -> Result<(), ConfigError> {
+pub(crate) fn validate_process_only(
+    process: &oci_spec::runtime::Process,
+) -> Result<(), ConfigError> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid(
             "process.args",

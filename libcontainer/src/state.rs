@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub const STATE_FILE: &str = "state.json";
-pub const EXEC_FIFO: &str = "exec.fifo";
-pub const OWNED_FILE: &str = "owned.json";
+pub(crate) const STATE_FILE: &str = "state.json";
+pub(crate) const EXEC_FIFO: &str = "exec.fifo";
+pub(crate) const OWNED_FILE: &str = "owned.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,7 +96,7 @@ pub struct State {
 /// when state.json is missing, truncated or corrupt.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Owned {
+pub(crate) struct Owned {
     pub cgroup_path: PathBuf,
     pub cgroup_created: bool,
     #[serde(default)]
@@ -167,7 +167,7 @@ impl State {
     }
 
     /// The state JSON given to hooks (compact; hooks read it from stdin).
-    pub fn hook_json(&self, status: Status) -> String {
+    pub(crate) fn hook_json(&self, status: Status) -> String {
         let mut oci = self.oci(status);
         oci.pid = self.pid;
         serde_json::to_string(&oci).unwrap_or_default()
@@ -183,14 +183,14 @@ impl State {
 }
 
 /// A locked state directory. The lock is released on drop.
-pub struct StateDir {
+pub(crate) struct StateDir {
     pub id: String,
     pub path: PathBuf,
     _lock: Flock<File>,
 }
 
 /// Container ids as runc accepts them: `^[\w+-\.]+$`, and not `.` or `..`.
-pub fn validate_id(id: &str) -> Result<(), StateError> {
+pub(crate) fn validate_id(id: &str) -> Result<(), StateError> {
     let bad = |why| {
         Err(StateError::InvalidId {
             id: id.to_string(),
@@ -404,7 +404,7 @@ impl StateDir {
 /// The ids of every rrun container under `root`. Directories of other
 /// runtimes (dockerd gives every runtime the same root) are skipped: they
 /// have no rrun state file that parses.
-pub fn list_ids(root: &Path) -> Vec<String> {
+pub(crate) fn list_ids(root: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };

@@ -107,7 +107,7 @@ struct CloneArgs {
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// The result of [`clone3_fork`] in the calling process.
-pub enum Forked {
+pub(crate) enum Forked {
     Parent { pid: i32, pidfd: OwnedFd },
     Child,
 }
@@ -120,7 +120,7 @@ pub enum Forked {
 /// # Safety
 /// The calling process must be single-threaded (the child gets a copy of
 /// this thread only), as the bootstrap process is.
-pub unsafe fn clone3_fork(flags: u64, into_cgroup: Option<RawFd>) -> Result<Forked, Errno> {
+pub(crate) unsafe fn clone3_fork(flags: u64, into_cgroup: Option<RawFd>) -> Result<Forked, Errno> {
     let mut pidfd: RawFd = -1;
     let into_cgroup_flag = if into_cgroup.is_some() {
         CLONE_INTO_CGROUP
@@ -163,7 +163,7 @@ pub unsafe fn clone3_fork(flags: u64, into_cgroup: Option<RawFd>) -> Result<Fork
 
 /// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: every fd from `first` up
 /// becomes close-on-exec.
-pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+pub(crate) fn cloexec_from(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on our
     // own descriptors; it closes nothing and touches no memory of ours.
     let ret = unsafe {
@@ -181,7 +181,7 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
 }
 
 /// `close_range(first, ~0, 0)`: close every fd from `first` up.
-pub fn close_from(first: u32) -> Result<(), Errno> {
+pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
     // SAFETY: close_range only closes our own fds; the caller owns none of
     // them through a Rust handle (it runs before anything opens them).
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
@@ -194,7 +194,7 @@ pub fn close_from(first: u32) -> Result<(), Errno> {
 /// Start time of a process (field 22 of /proc/<pid>/stat, in clock ticks
 /// since boot) and whether it is a zombie. `None` when there is no such
 /// process.
-pub fn process_start_time(pid: i32) -> Option<(u64, bool)> {
+pub(crate) fn process_start_time(pid: i32) -> Option<(u64, bool)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -250,7 +250,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Write `data` to `path` atomically: a temporary file in the same
 /// directory, then rename over the target.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, data)?;
@@ -259,13 +259,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// The errno of an io::Error from a system call (EIO when it carries none),
 /// for the errors that name it.
-pub fn io_errno(e: &std::io::Error) -> Errno {
+pub(crate) fn io_errno(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Pointers to `strings` followed by a NULL: an `argv`/`envp` for execve
 /// or posix_spawn, valid while `strings` lives.
-pub fn null_terminated(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
+pub(crate) fn null_terminated(strings: &[std::ffi::CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
         .map(|s| s.as_ptr())

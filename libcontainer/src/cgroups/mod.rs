@@ -8,10 +8,14 @@
 //! anything without a real component; and rrun removes only cgroups it
 //! created itself.
 
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod devices_bpf;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod freezer;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod resources;
 pub mod stats;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod systemd;
 
 use libcgroups::common::{
@@ -51,7 +55,7 @@ fn manager_err(path: &Path) -> impl Fn(String) -> CgroupError + '_ {
 /// The container's cgroup path as it is recorded in its state: with
 /// `--systemd-cgroup`, runc's `slice:prefix:name` form (checked, an empty
 /// one becomes `system.slice:runc:<id>`); otherwise see [`resolve_path`].
-pub fn resolve(spec: &Spec, id: &str, systemd_cgroup: bool) -> Result<PathBuf, CgroupError> {
+pub(crate) fn resolve(spec: &Spec, id: &str, systemd_cgroup: bool) -> Result<PathBuf, CgroupError> {
     if !systemd_cgroup {
         return resolve_path(spec, id);
     }
@@ -77,7 +81,7 @@ pub fn resolve(spec: &Spec, id: &str, systemd_cgroup: bool) -> Result<PathBuf, C
 /// takes one path for all). When the caller's paths differ between
 /// hierarchies (runc would then put the container in a different place in
 /// each), rrun takes it from the hierarchies' roots instead.
-pub fn resolve_path(spec: &Spec, id: &str) -> Result<PathBuf, CgroupError> {
+pub(crate) fn resolve_path(spec: &Spec, id: &str) -> Result<PathBuf, CgroupError> {
     let configured = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let path = match configured {
         None => PathBuf::from("/rrun").join(id),
@@ -118,7 +122,7 @@ fn is_systemd_form(path: &Path) -> bool {
 
 /// Refuse, before anything is created, a `linux.resources` that asks for a
 /// controller this host lacks.
-pub fn check_resources(spec: &Spec) -> Result<(), CgroupError> {
+pub(crate) fn check_resources(spec: &Spec) -> Result<(), CgroupError> {
     let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
         return Ok(());
     };
@@ -186,7 +190,7 @@ pub(crate) fn relative_dir(path: &Path) -> Result<PathBuf, CgroupError> {
 
 /// Whether the cgroup directory exists already (then rrun did not create
 /// it and will not remove it).
-pub fn exists(path: &Path) -> bool {
+pub(crate) fn exists(path: &Path) -> bool {
     let Ok(rel) = relative_dir(path) else {
         return false;
     };
@@ -201,7 +205,7 @@ pub fn exists(path: &Path) -> bool {
 }
 
 /// A container's cgroup.
-pub struct Cgroup {
+pub(crate) struct Cgroup {
     pub path: PathBuf,
     pub(crate) manager: AnyCgroupManager,
     /// Managed through systemd (`--systemd-cgroup`): no hybrid cgroup2
@@ -432,7 +436,7 @@ fn remove_empty_default_parent(path: &Path, hierarchies: &[PathBuf]) {
 /// /proc/self/mountinfo and /proc/self/cgroup per controller). Returns
 /// false when a process is left or a directory cannot go (a child cgroup):
 /// then [`Cgroup::remove`], which kills and retries, must do the rest.
-pub fn remove_if_empty(path: &Path) -> bool {
+pub(crate) fn remove_if_empty(path: &Path) -> bool {
     if is_systemd_form(path) {
         return false;
     }
@@ -494,6 +498,7 @@ fn remove_killing(dir: &Path) -> Result<(), CgroupError> {
 /// the bootstrap writes "0" to each `tasks` file (v1 hierarchies: it moves
 /// itself, being single-threaded) and clones the init into `unified` (the
 /// hybrid host's cgroup2 directory) with CLONE_INTO_CGROUP.
+#[doc(hidden)] // building block, pub for the project's tests only
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SelfJoin {
     pub tasks: Vec<PathBuf>,

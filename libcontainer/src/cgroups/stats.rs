@@ -299,7 +299,7 @@ fn read_flat_keyed_opt(path: &Path) -> Result<Option<BTreeMap<String, u64>>, Sta
 }
 
 /// A cpu list such as `0-3,6` (cpuset.cpus, cpuset.mems).
-pub fn parse_cpu_list(path: &Path, s: &str) -> Result<Vec<u16>, StatsError> {
+pub(crate) fn parse_cpu_list(path: &Path, s: &str) -> Result<Vec<u16>, StatsError> {
     let mut out = Vec::new();
     for part in s.trim().split(',').filter(|p| !p.is_empty()) {
         let bad = || malformed(path, s);

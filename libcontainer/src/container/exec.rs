@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// create in `<root>/<id>/exec.json`: the bundle may change or go.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ExecDefaults {
+pub(crate) struct ExecDefaults {
     /// `linux.seccomp`, compiled at create: every exec'd process gets it,
     /// as runc applies it.
     pub seccomp: Option<Filter>,
@@ -32,7 +32,7 @@ pub struct ExecDefaults {
     pub listener_metadata: Option<String>,
 }
 
-pub const EXEC_FILE: &str = "exec.json";
+pub(crate) const EXEC_FILE: &str = "exec.json";
 
 #[derive(Debug, Default)]
 pub struct ExecOptions {

@@ -16,7 +16,7 @@ mod update;
 pub use create::{create, create_from, CreateOptions, Created, StdioFds};
 pub use delete::delete;
 pub use events::*;
-pub use exec::{exec, ExecDefaults, ExecOptions, Executed};
+pub use exec::{exec, ExecOptions, Executed};
 pub use kill::{kill, parse_signal};
 pub use list::{list, state, Listed};
 pub use pause::*;

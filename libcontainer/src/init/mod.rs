@@ -3,10 +3,14 @@
 //! host's namespaces, `container` is the container init, `hook_runner`
 //! runs caller-side hooks in a process of its own.
 
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod bootstrap;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod container;
 pub mod entry;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod exec;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod hook_runner;
 pub(crate) mod warnings;
 
@@ -32,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Everything the bootstrap and the init need, sent by the caller.
+#[doc(hidden)] // init's message, pub for the project's tests only
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BootstrapConfig {
     pub id: String,
@@ -54,6 +59,7 @@ pub struct BootstrapConfig {
 /// Everything the bootstrap and the process need to enter a running
 /// container (`exec`). The fds: the init's pidfd, the console socket (if
 /// `console_socket`), then the `preserved` fds.
+#[doc(hidden)] // init's message, pub for the project's tests only
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ExecConfig {
     pub id: String,
@@ -75,6 +81,7 @@ pub struct ExecConfig {
     pub preserved: usize,
 }
 
+#[doc(hidden)] // init's message, pub for the project's tests only
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct FdLayout {
     pub exec_fifo: bool,
@@ -100,6 +107,7 @@ impl BootstrapConfig {
 }
 
 /// Errors of the bootstrap and init stages; sent to the caller as text.
+#[doc(hidden)] // init's message, pub for the project's tests only
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(transparent)]

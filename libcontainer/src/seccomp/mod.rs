@@ -67,29 +67,39 @@
 //!   conditions on arg 0 replaced by that one (the others kept as they are).
 //! - Not generated: runc's "-ENOSYS for syscalls newer than the profile" stub.
 
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod bpf;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod compile;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod filter;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod load;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod model;
 pub mod notify;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod tables;
 
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub use compile::compile;
 pub use filter::{Armed, Filter, FilterError};
 
 use oci_spec::runtime::{Arch as OciArch, LinuxSeccomp, LinuxSeccompAction};
 
 /// `AUDIT_ARCH_X86_64` (also x32's, told apart by [`X32_SYSCALL_BIT`]).
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// `AUDIT_ARCH_I386`.
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 /// Set in `seccomp_data.nr` for x32 syscalls.
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// `SECCOMP_RET_KILL_THREAD`: what a call from an unlisted architecture gets.
-pub const RET_BAD_ARCH: u32 = 0;
+pub(crate) const RET_BAD_ARCH: u32 = 0;
 /// The errno ERRNO and TRACE actions return when the profile names none.
-pub const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
+pub(crate) const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
 
 /// x86 `socketcall(2)` call numbers (linux/net.h `SYS_*`).
 const SOCKETCALLS: &[(&str, u32)] = &[
@@ -131,6 +141,7 @@ const IPC_CALLS: &[(&str, u32)] = &[
 ];
 
 /// The x86-family syscall ABIs rrun filters.
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Arch {
     X86_64,
@@ -246,6 +257,7 @@ pub enum SeccompError {
 
 /// Parses a `linux.seccomp` object, naming the failing field on error
 /// (`linux.seccomp.syscalls[3].action: unknown variant ...`).
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub fn parse_profile(json: &str) -> Result<LinuxSeccomp, SeccompError> {
     let de = &mut serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(de).map_err(|e| SeccompError::Parse {
@@ -256,7 +268,7 @@ pub fn parse_profile(json: &str) -> Result<LinuxSeccomp, SeccompError> {
 
 /// The ABIs the filter covers: the native one (always, as libseccomp's
 /// `seccomp_init` adds it) and every listed x86-family one, in that order.
-pub fn filtered_arches(seccomp: &LinuxSeccomp, native: Arch) -> Vec<Arch> {
+pub(crate) fn filtered_arches(seccomp: &LinuxSeccomp, native: Arch) -> Vec<Arch> {
     let listed = seccomp.architectures().iter().flatten();
     let mut arches = vec![native];
     for arch in listed.filter_map(|a| Arch::from_oci(*a, native)) {
@@ -268,6 +280,7 @@ pub fn filtered_arches(seccomp: &LinuxSeccomp, native: Arch) -> Vec<Arch> {
 }
 
 /// The `SECCOMP_RET_*` value of an action; `field` names it in errors.
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub fn action_value(
     action: LinuxSeccompAction,
     errno_ret: Option<u32>,
@@ -306,6 +319,7 @@ pub fn action_value(
 }
 
 /// The default action's value (`defaultAction` with `defaultErrnoRet`).
+#[doc(hidden)] // compiler internal, pub for the project's tests only
 pub fn default_action_value(seccomp: &LinuxSeccomp) -> Result<u32, SeccompError> {
     action_value(
         seccomp.default_action(),
