@@ -20,17 +20,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::SystemTime;
 
+/// What [`create`] makes: the container `id` from `bundle`, recorded
+/// under `root`. `Default` gives runc's defaults for everything else.
 #[derive(Debug, Default, Clone)]
 pub struct CreateOptions {
     /// The runtime root (`--root`).
     pub root: PathBuf,
+    /// The container id: letters, digits, `_`, `+`, `-` and `.`, unique
+    /// under `root`.
     pub id: String,
+    /// The bundle: the directory holding `config.json` (relative paths are
+    /// taken from the caller's cwd).
     pub bundle: PathBuf,
+    /// A file to write the init's pid to (atomically, as runc), for
+    /// engines that poll for it.
     pub pid_file: Option<PathBuf>,
+    /// When `process.terminal` is set: the unix socket (`--console-socket`)
+    /// the pty master is sent to, as runc sends it.
     pub console_socket: Option<PathBuf>,
     /// Or an already connected socket to send the pty master to (`rrun
     /// run` in the foreground uses a socketpair).
     pub console_socket_fd: Option<RawFd>,
+    /// `--no-pivot`: enter the rootfs with `MS_MOVE` and chroot instead of
+    /// pivot_root (for a rootfs on a ramfs, where pivot_root fails).
     pub no_pivot: bool,
     /// Keep the caller's session keyring instead of a new one per container.
     pub no_new_keyring: bool,
@@ -49,18 +61,36 @@ pub struct CreateOptions {
 /// caller keeps them open until the call returns (they are copied).
 #[derive(Debug, Clone, Copy)]
 pub struct StdioFds {
+    /// Becomes fd 0.
     pub stdin: RawFd,
+    /// Becomes fd 1.
     pub stdout: RawFd,
+    /// Becomes fd 2.
     pub stderr: RawFd,
 }
 
 /// A created container: its init's pid (in the caller's pid namespace)
 /// and a pidfd for it. The init is a child of the caller.
 pub struct Created {
+    /// The init's pid; its exit reaches the caller's `waitpid`.
     pub pid: i32,
+    /// A pidfd of the init: poll it for the exit, or signal through it
+    /// ([`crate::utils::pidfd_send_signal`]) with no risk of a reused pid.
     pub pidfd: OwnedFd,
 }
 
+/// Create the container: load and validate `<bundle>/config.json`, make
+/// `<root>/<id>/` and the cgroup, and start the init, which sets the
+/// container up (namespaces, mounts, the prestart and createRuntime hooks,
+/// which run in a helper process) and then waits for [`super::start`]
+/// before it runs `process.args`.
+///
+/// Blocks until the init is ready or has failed. The init is a child of
+/// the caller (it is created with CLONE_PARENT by a helper the caller
+/// spawns from its own binary: [`crate::init::entry::run_if_requested`]
+/// must run in `main`). On error nothing is left, but an init that had
+/// been started was killed: its exit, under a pid [`Created`] never gave,
+/// reaches the caller's reaper.
 pub fn create(opts: &CreateOptions) -> Result<Created, ContainerError> {
     create_from(opts, &Config::load(&opts.bundle)?)
 }

@@ -12,6 +12,15 @@ use crate::state::{State, StateDir, StateError, Status};
 use crate::utils::{pidfd_open, pidfd_wait_exit};
 use std::path::Path;
 
+/// Delete a stopped or created container: kill a created one's init,
+/// remove the cgroup (when rrun made it) and `<root>/<id>/`, then run the
+/// poststop hooks (their failures are logged). A running or paused
+/// container is refused unless `force`, which SIGKILLs it first and waits
+/// up to 10 s for the init to exit; `force` also cleans up what a killed
+/// `create` left and succeeds for an id that does not exist.
+///
+/// The init's exit status is not collected here: it goes to the caller's
+/// reaper, as ever.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
     let dir = match StateDir::open(root, id) {
         Err(StateError::NotExist { .. }) if force => match StateDir::open_half_made(root, id)? {

@@ -22,14 +22,18 @@ use std::time::{Duration, Instant};
 /// One event as runc prints it (one JSON object per line).
 #[derive(Debug, Serialize)]
 pub struct Event<'a> {
+    /// `stats` or `oom`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The container.
     pub id: &'a str,
+    /// The statistics of a `stats` event; none for `oom`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<&'a Stats>,
 }
 
 impl<'a> Event<'a> {
+    /// A `stats` event.
     pub fn stats(id: &'a str, stats: &'a Stats) -> Event<'a> {
         Event {
             kind: "stats",
@@ -38,6 +42,7 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// An `oom` event: the kernel OOM-killed a process of the container.
     pub fn oom(id: &'a str) -> Event<'a> {
         Event {
             kind: "oom",
@@ -78,6 +83,8 @@ pub fn stats(root: &Path, id: &str) -> Result<Stats, ContainerError> {
 /// `interval` (the first after one interval, as runc), and an OOM event as
 /// soon as the kernel OOM-kills a process of the container. A failed
 /// statistics read is reported through `on_error` and the stream goes on.
+/// Blocks the calling thread, which runs the callbacks, until then; the
+/// container is not locked meanwhile (kill and delete go ahead).
 pub fn watch(
     root: &Path,
     id: &str,

@@ -34,18 +34,23 @@ pub(crate) struct ExecDefaults {
 
 pub(crate) const EXEC_FILE: &str = "exec.json";
 
+/// What [`exec`] runs, and in which container.
 #[derive(Debug, Default)]
 pub struct ExecOptions {
     /// The runtime root (`--root`).
     pub root: PathBuf,
+    /// The container to enter.
     pub id: String,
     /// The process, complete: `--process` or the container's process with
     /// the command line's flags applied.
     pub process: Process,
+    /// A file to write the new process's pid to (atomically).
     pub pid_file: Option<PathBuf>,
     /// Where the pty master goes when `process.terminal` is set: a socket
     /// path (`--console-socket`) or an already connected socket.
     pub console_socket: Option<PathBuf>,
+    /// Or an already connected socket to send the pty master to (copied;
+    /// the caller keeps its own).
     pub console_socket_fd: Option<RawFd>,
     /// fds of the caller that become fds 3, 4, ... of the process.
     pub preserve_fds: Vec<RawFd>,
@@ -58,10 +63,23 @@ pub struct ExecOptions {
 /// The new process: its pid (in the caller's pid namespace) and a pidfd.
 /// It is a child of the caller.
 pub struct Executed {
+    /// The process's pid; its exit reaches the caller's `waitpid`.
     pub pid: i32,
+    /// A pidfd of the process, to poll for its exit or signal it.
     pub pidfd: OwnedFd,
 }
 
+/// Run `process` in a created or running container: in its namespaces,
+/// cgroups and root, with its seccomp filter (a paused one only with
+/// `ignore_paused`). `process` is taken as it is: the container's own
+/// `process` is not merged in.
+///
+/// Blocks until the process is set up and runs `process.args` (execve
+/// done or about to be). It is a child of the caller, as the init is (see
+/// [`super::create`]); it lives in the container's pid namespace, so it
+/// dies with the init when that namespace is the container's own. On
+/// error a process that had been started was killed, and its exit reaches
+/// the caller's reaper under a pid never given.
 pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     let id = &opts.id;
     crate::config::validate_process_only(&opts.process)?;

@@ -29,6 +29,12 @@ pub fn parse_signal(s: &str) -> Result<i32, ContainerError> {
         .map_err(|_| ContainerError::BadSignal(s.to_string()))
 }
 
+/// Send `signal` to the container's init through a pidfd (a reused pid is
+/// never signalled), or with `all` to every process of its cgroup. A
+/// stopped container is [`ContainerError::WrongStatus`] unless `all`. A
+/// paused container gets SIGKILL at once (it is thawed for it); other
+/// signals wait for [`super::resume`]. Does not wait for the process to
+/// exit.
 pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load()?;

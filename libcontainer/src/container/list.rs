@@ -6,12 +6,18 @@ use std::path::Path;
 
 /// A container's recorded state and its status now.
 pub struct Listed {
+    /// What was recorded at create (and by start).
     pub state: State,
+    /// The status now, derived from the init and the freezer: use it
+    /// rather than `state.status`.
     pub status: Status,
     /// Owner of the state directory (uid), as runc's list shows it.
     pub owner_uid: u32,
 }
 
+/// The container's recorded state and its status now. Takes the
+/// container's lock for a moment: it waits for an operation in progress
+/// on the same container.
 pub fn state(root: &Path, id: &str) -> Result<Listed, ContainerError> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load()?;

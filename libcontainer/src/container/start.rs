@@ -10,6 +10,10 @@ use nix::sys::stat::Mode;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+/// Start a created container: its init runs `process.args`. Blocks until
+/// the init has exec'd it (or died), then runs the poststart hooks, whose
+/// failures are logged, not returned. Fails with
+/// [`ContainerError::WrongStatus`] unless the container is `created`.
 pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     let dir = StateDir::open(root, id)?;
     let mut state = dir.load()?;

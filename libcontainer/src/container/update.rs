@@ -29,6 +29,13 @@ pub fn parse_resources(source: &str, data: &[u8]) -> Result<LinuxResources, Cont
         .map_err(|e| ContainerError::Setup(format!("resources {source}: {e}")))
 }
 
+/// Change the resources of a container that is not stopped, as `runc
+/// update` does: `request` is merged into the current resources (kept
+/// under `<root>/<id>/`, never re-read from the bundle), checked against
+/// the host, and applied to its cgroup. As in runc, a zero leaves a memory
+/// value, cpu shares, quota, period or realtime value, the blkio weight or
+/// the pids limit unchanged, and kernel memory limits are ignored; devices
+/// and `disableOOMKiller` stay as create set them.
 pub fn update(root: &Path, id: &str, request: &LinuxResources) -> Result<(), ContainerError> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load()?;
