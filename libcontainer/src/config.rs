@@ -7,22 +7,49 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// Why a config was refused. Each names the field (a JSON path such as
+/// `process.args` or `mounts[2].destination`) or the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The bundle or its `config.json` cannot be read.
     #[error("{path}: {errno}")]
-    Read { path: PathBuf, errno: Errno },
+    Read {
+        /// The file or directory.
+        path: PathBuf,
+        /// The errno reading it failed with.
+        errno: Errno,
+    },
+    /// Not JSON, or not the spec's types.
     #[error("{path}: invalid JSON at {field}: {why}")]
     Parse {
+        /// The file (as the caller named it to [`parse`]).
         path: PathBuf,
+        /// The JSON path of the value that failed, or `top level`.
         field: String,
+        /// The parser's words.
         why: String,
     },
+    /// A value the spec does not allow (or runc refuses).
     #[error("{field}: {why}")]
-    Invalid { field: String, why: String },
+    Invalid {
+        /// The JSON path of the field.
+        field: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A valid value rrun does not implement: refused, never ignored.
     #[error("{field}: {why} (rrun does not support it yet; refusing rather than ignoring it)")]
-    Unsupported { field: String, why: String },
+    Unsupported {
+        /// The JSON path of the field.
+        field: String,
+        /// What rrun lacks.
+        why: String,
+    },
+    /// `linux.seccomp` does not compile, or this kernel cannot load it.
     #[error(transparent)]
     Seccomp(#[from] FilterError),
+    /// The mount namespace a `linux.namespaces` path names cannot be
+    /// looked at (to tell whether it is the caller's).
     #[error(transparent)]
     Namespace(#[from] crate::namespaces::NamespaceError),
 }
@@ -37,6 +64,7 @@ fn invalid(field: impl Into<String>, why: impl Into<String>) -> ConfigError {
 /// A validated config with the paths resolved against its bundle.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The parsed, validated `config.json`.
     pub spec: Spec,
     /// Absolute bundle directory.
     pub bundle: PathBuf,
@@ -45,14 +73,16 @@ pub struct Config {
     /// `linux.seccomp`, compiled for this host and checked against its
     /// kernel.
     pub seccomp: Option<Filter>,
-    /// The container has no mount namespace of its own (see
-    /// [`crate::namespaces::shares_callers_mounts`]): its rootfs is entered
-    /// with chroot, and nothing is mounted.
+    /// The container has no mount namespace of its own (no `mount` in
+    /// `linux.namespaces`, or a path to the caller's or pid 1's): its
+    /// rootfs is entered with chroot, and nothing is mounted.
     pub shares_mounts: bool,
 }
 
 impl Config {
-    /// Read `<bundle>/config.json` and validate it.
+    /// Read `<bundle>/config.json` and validate it: [`validate`], then
+    /// what needs the host (the rootfs exists, the seccomp profile
+    /// compiles and this kernel takes its flags). Makes nothing.
     pub fn load(bundle: &Path) -> Result<Config, ConfigError> {
         let bundle = std::path::absolute(bundle).map_err(|e| ConfigError::Read {
             path: bundle.to_path_buf(),
@@ -67,7 +97,8 @@ impl Config {
         Self::from_spec(spec, bundle)
     }
 
-    /// Validate a spec that an embedder built or parsed itself.
+    /// Validate a spec that an embedder built or parsed itself, as
+    /// [`Config::load`] does; `root.path` is taken relative to `bundle`.
     pub fn from_spec(spec: Spec, bundle: PathBuf) -> Result<Config, ConfigError> {
         validate(&spec)?;
         let shares_mounts = crate::namespaces::shares_callers_mounts(&spec)?;
@@ -89,7 +120,10 @@ impl Config {
     }
 }
 
-/// Parse with the JSON path of the field that failed in the error.
+/// Parse `config.json`'s content (`path` only names it in errors), with
+/// the JSON path of the field that failed in the error. Capability names
+/// rrun does not know are dropped with a warning, as the spec asks.
+/// Nothing is validated: see [`validate`].
 pub fn parse(path: &Path, data: &[u8]) -> Result<Spec, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     match serde_path_to_error::deserialize(de) {
@@ -167,7 +201,8 @@ fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
     Ok(canonical)
 }
 
-/// Every check that needs no system call.
+/// Every check that needs no system call: the version, the process,
+/// mounts, `linux` and hostnames. [`Config::load`] does these too.
 pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     validate_version(spec.version())?;
     validate_process(spec)?;

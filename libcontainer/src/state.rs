@@ -1,7 +1,9 @@
 //! The container's state directory `<root>/<id>/`: `state.json` (written
 //! atomically), `owned.json` (what `delete --force` needs when state.json
 //! is lost), `exec.fifo` while the container is created, and an flock on
-//! the directory that serializes commands on one id.
+//! the directory that serializes commands on one id. Embedders read it
+//! through [`crate::container::state`] and [`crate::container::list`]; the
+//! files are the library's.
 
 use crate::utils::{self, process_start_time};
 use nix::errno::Errno;
@@ -17,13 +19,22 @@ pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const EXEC_FIFO: &str = "exec.fifo";
 pub(crate) const OWNED_FILE: &str = "owned.json";
 
+/// A container's status (runtime.md "State"), plus runc's `paused`.
+/// What is recorded is corrected when read (see [`crate::container::state`]):
+/// `paused` while the cgroup is frozen, `stopped` once the init is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// `create` is in progress (the hooks see it; a create killed half-way
+    /// leaves it).
     Creating,
+    /// The init waits for `start`.
     Created,
+    /// `start` released the init; it runs the container's process.
     Running,
+    /// The container's cgroup is frozen (`pause`).
     Paused,
+    /// The init has exited (even if not reaped yet).
     Stopped,
 }
 
@@ -39,25 +50,52 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// What went wrong with a container's state directory. The texts are
+/// runc's where engines match them ("does not exist", "exists already").
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// No container `id` under the root (or its create was not finished).
     #[error("container does not exist: {id}")]
-    NotExist { id: String },
+    NotExist {
+        /// The id asked for.
+        id: String,
+    },
+    /// `create` of an id that is taken.
     #[error("container with id {id} exists already")]
-    Exists { id: String },
+    Exists {
+        /// The id asked for.
+        id: String,
+    },
+    /// An id runc would refuse: empty, `.`, `..`, or with characters other
+    /// than letters, digits, `_`, `+`, `-` and `.`.
     #[error("invalid container id {id:?}: {why}")]
-    InvalidId { id: String, why: &'static str },
+    InvalidId {
+        /// The id given.
+        id: String,
+        /// Which rule it breaks.
+        why: &'static str,
+    },
+    /// A system call on the state directory failed.
     #[error("container {id}: {op} {path}: {errno}")]
     Sys {
+        /// The container.
         id: String,
+        /// The call (`mkdir`, `flock`, `read`...).
         op: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The errno it failed with.
         errno: Errno,
     },
+    /// A state file does not parse (`delete` with `force` still ends the
+    /// container from what else was recorded).
     #[error("container {id}: corrupt {path}: {why}")]
     Corrupt {
+        /// The container.
         id: String,
+        /// The file.
         path: PathBuf,
+        /// The parser's words.
         why: String,
     },
 }
@@ -67,13 +105,22 @@ pub enum StateError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct State {
+    /// The spec version rrun implements ([`crate::OCI_VERSION`]).
     pub oci_version: String,
+    /// The container id.
     pub id: String,
+    /// The status as last recorded: see [`Status`] for the one to use.
     pub status: Status,
+    /// The init's pid, in the caller's pid namespace.
     pub pid: i32,
+    /// The absolute bundle directory.
     pub bundle: PathBuf,
+    /// The absolute, canonical rootfs directory.
     pub rootfs: PathBuf,
+    /// When the init was created, RFC 3339 with nanoseconds in UTC
+    /// ([`crate::utils::rfc3339_nano`]).
     pub created: String,
+    /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
     /// Start time of the init (clock ticks since boot): with `pid`, it
@@ -82,7 +129,10 @@ pub struct State {
     /// The resolved cgroup path, and whether rrun created it (then delete
     /// removes it; a cgroup rrun did not create is never removed).
     pub cgroup_path: PathBuf,
+    /// Whether rrun created the cgroup (see `cgroup_path`).
     pub cgroup_created: bool,
+    /// The cgroup is managed through systemd (`--systemd-cgroup`): then
+    /// `cgroup_path` is `slice:prefix:name`.
     #[serde(default)]
     pub systemd_cgroup: bool,
     /// Hooks that run after create: poststart and poststop.
@@ -134,15 +184,24 @@ impl Owned {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState<'a> {
+    /// The spec version rrun implements.
     pub oci_version: &'a str,
+    /// The container id.
     pub id: &'a str,
+    /// The init's pid; 0 once stopped (runc's output).
     pub pid: i32,
+    /// The status, as derived now.
     pub status: Status,
+    /// The absolute bundle directory.
     pub bundle: &'a Path,
+    /// The absolute rootfs directory (runc's extra).
     pub rootfs: &'a Path,
+    /// When the init was created (RFC 3339, UTC).
     pub created: &'a str,
+    /// The config's annotations; left out when there are none.
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub annotations: &'a HashMap<String, String>,
+    /// runc's `owner` field, for the same JSON: always empty.
     pub owner: &'a str,
 }
 
