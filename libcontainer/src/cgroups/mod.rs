@@ -4,9 +4,12 @@
 //!
 //! Safety rule: libcgroups given an empty path manages the *caller's own*
 //! cgroup, and its remove() SIGKILLs every process in it. Every path that
-//! reaches libcgroups here went through [`resolve_path`], which refuses
+//! reaches libcgroups here went through `resolve_path`, which refuses
 //! anything without a real component; and rrun removes only cgroups it
 //! created itself.
+//!
+//! For embedders: [`stats`] (what [`crate::container::stats`] reports) and
+//! [`CgroupError`]; the rest is the library's.
 
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod devices_bpf;
@@ -31,16 +34,35 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1 hierarchies probed, in order, to see whether a cgroup exists.
 const PROBE_HIERARCHIES: &[&str] = &["pids", "memory", "cpu", "devices", "freezer"];
 
+/// Why the container's cgroup could not be made, changed or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
+    /// `linux.cgroupsPath` is refused (the root cgroup, `..`, a systemd
+    /// path without `systemd_cgroup`...): nothing was made.
     #[error("linux.cgroupsPath {path:?}: {why}")]
-    BadPath { path: PathBuf, why: String },
+    BadPath {
+        /// The path as configured or resolved.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// libcgroups (or a direct write to the cgroup's files) failed.
     #[error("cgroup {path}: {why}")]
-    Manager { path: PathBuf, why: String },
+    Manager {
+        /// The cgroup, or the file.
+        path: PathBuf,
+        /// libcgroups' words, or the errno.
+        why: String,
+    },
+    /// `linux.resources` asks for what this host cannot do, or its
+    /// controllers cannot be read.
     #[error(transparent)]
     Resources(#[from] resources::ResourceError),
+    /// The systemd cgroup driver (`systemd_cgroup`) needs a cgroup v2 host
+    /// with systemd as init, and this is not one.
     #[error("--systemd-cgroup: {0}")]
     Systemd(String),
+    /// The cgroup v2 device filter (eBPF) could not be loaded or attached.
     #[error(transparent)]
     Devices(#[from] devices_bpf::DeviceFilterError),
 }

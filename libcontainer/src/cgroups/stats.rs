@@ -17,28 +17,47 @@ const HUGEPAGES_DIR: &str = "/sys/kernel/mm/hugepages";
 /// cpuacct.stat counts USER_HZ ticks; Linux fixes USER_HZ at 100.
 const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
 
+/// A statistics file could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
+    /// A file that must be there could not be read.
     #[error("cgroup stats: read {path}: {errno}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The errno reading it failed with.
         errno: nix::errno::Errno,
     },
+    /// A file's content is not what the kernel writes there.
     #[error("cgroup stats: {path}: malformed content {content:?}")]
-    Malformed { path: PathBuf, content: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The content, or the line, that did not parse.
+        content: String,
+    },
 }
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
+/// A cgroup's statistics; serialized, runc's `events --stats` data. What
+/// a controller the cgroup lacks would give is zero (or empty). Times are
+/// in nanoseconds and sizes in bytes, on cgroup v1 and v2 alike.
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
+    /// CPU time and throttling.
     pub cpu: Cpu,
+    /// The cpuset's settings (v1 only: zero on v2, as runc 1.1).
     pub cpuset: CpuSet,
+    /// Memory use and limits.
     pub memory: Memory,
+    /// Process counts.
     pub pids: Pids,
+    /// Block I/O (v2's io.stat mapped onto v1's names, as runc does).
     pub blkio: Blkio,
+    /// Huge page use, by page size as runc names it (`2MB`, `1GB`).
     pub hugetlb: BTreeMap<String, Hugetlb>,
     /// rrun has no Intel RDT support: always `{}`, as runc without it.
     pub intel_rdt: IntelRdt,
@@ -46,132 +65,197 @@ pub struct Stats {
     pub network_interfaces: Option<Vec<()>>,
 }
 
+/// Intel RDT statistics: rrun has none.
 #[derive(Debug, Default, Serialize)]
 pub struct IntelRdt {}
 
+/// CPU statistics.
 #[derive(Debug, Default, Serialize)]
 pub struct Cpu {
+    /// CPU time used.
     pub usage: CpuUsage,
+    /// CFS bandwidth throttling.
     pub throttling: Throttling,
 }
 
+/// CPU time used by the cgroup, in nanoseconds.
 #[derive(Debug, Default, Serialize)]
 pub struct CpuUsage {
+    /// All of it.
     #[serde(skip_serializing_if = "is_zero")]
     pub total: u64,
+    /// Per CPU (v1 only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu: Vec<u64>,
+    /// In the kernel, per CPU (v1 with `cpuacct.usage_all` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu_kernel: Vec<u64>,
+    /// In user space, per CPU (v1 with `cpuacct.usage_all` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub percpu_user: Vec<u64>,
+    /// In the kernel (v1: counted in ticks, so in 10 ms steps).
     pub kernel: u64,
+    /// In user space (v1: counted in ticks, so in 10 ms steps).
     pub user: u64,
 }
 
+/// CFS bandwidth throttling (`cpu.stat`).
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Throttling {
+    /// Enforcement periods that have elapsed.
     #[serde(skip_serializing_if = "is_zero")]
     pub periods: u64,
+    /// Periods in which the cgroup was throttled.
     #[serde(skip_serializing_if = "is_zero")]
     pub throttled_periods: u64,
+    /// Time throttled, in nanoseconds.
     #[serde(skip_serializing_if = "is_zero")]
     pub throttled_time: u64,
 }
 
+/// The cpuset's settings (v1 `cpuset.*` files; a file the kernel lacks
+/// reads as zero).
 #[derive(Debug, Default, Serialize)]
 pub struct CpuSet {
+    /// The CPUs the cgroup may run on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cpus: Vec<u16>,
+    /// `cpuset.cpu_exclusive`.
     pub cpu_exclusive: u64,
+    /// The memory nodes the cgroup may allocate on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mems: Vec<u16>,
+    /// `cpuset.mem_hardwall`.
     pub mem_hardwall: u64,
+    /// `cpuset.mem_exclusive`.
     pub mem_exclusive: u64,
+    /// `cpuset.memory_migrate`.
     pub memory_migrate: u64,
+    /// `cpuset.memory_spread_page`.
     pub memory_spread_page: u64,
+    /// `cpuset.memory_spread_slab`.
     pub memory_spread_slab: u64,
+    /// `cpuset.memory_pressure`.
     pub memory_pressure: u64,
+    /// `cpuset.sched_load_balance`.
     pub sched_load_balance: u64,
+    /// `cpuset.sched_relax_domain_level` (-1: the system default).
     pub sched_relax_domain_level: i64,
 }
 
+/// One kind of memory's use and limit, in bytes.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct MemoryEntry {
+    /// The limit; with none, `u64::MAX` on v2 and the kernel's largest
+    /// page-aligned value on v1.
     pub limit: u64,
+    /// In use now.
     #[serde(skip_serializing_if = "is_zero")]
     pub usage: u64,
+    /// The most ever in use (v1 only).
     #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
+    /// How often the limit was hit (v1 only).
     pub failcnt: u64,
 }
 
+/// Memory statistics.
 #[derive(Debug, Default, Serialize)]
 pub struct Memory {
+    /// Page cache, in bytes (v1 `cache`, v2 `file` of memory.stat).
     #[serde(skip_serializing_if = "is_zero")]
     pub cache: u64,
+    /// Memory.
     pub usage: MemoryEntry,
+    /// Memory and swap together (on v2 too, as runc reports it).
     pub swap: MemoryEntry,
+    /// Kernel memory (v1 only).
     pub kernel: MemoryEntry,
+    /// Kernel TCP buffers (v1 only).
     #[serde(rename = "kernelTCP")]
     pub kernel_tcp: MemoryEntry,
+    /// Every line of `memory.stat`, as the kernel names them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub raw: BTreeMap<String, u64>,
 }
 
+/// Process counts.
 #[derive(Debug, Default, Serialize)]
 pub struct Pids {
+    /// Processes (and threads) in the cgroup now.
     #[serde(skip_serializing_if = "is_zero")]
     pub current: u64,
+    /// `pids.max`; 0 when there is no limit.
     #[serde(skip_serializing_if = "is_zero")]
     pub limit: u64,
 }
 
+/// One device's value of a block I/O statistic.
 #[derive(Debug, Default, Serialize, PartialEq, Eq, Clone)]
 pub struct BlkioEntry {
+    /// The device's major number.
     #[serde(skip_serializing_if = "is_zero")]
     pub major: u64,
+    /// The device's minor number.
     #[serde(skip_serializing_if = "is_zero")]
     pub minor: u64,
+    /// `Read`, `Write`, `Sync`, `Async`, `Discard` or `Total` (v1's
+    /// names); empty for statistics without one.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub op: String,
+    /// The count: bytes, operations, nanoseconds or sectors, after the
+    /// statistic.
     #[serde(skip_serializing_if = "is_zero")]
     pub value: u64,
 }
 
+/// Block I/O statistics, as v1's blkio controller names them; on v2 only
+/// the bytes and operations (read and write) are known.
 #[derive(Debug, Default, Serialize)]
 pub struct Blkio {
+    /// Bytes transferred.
     #[serde(
         rename = "ioServiceBytesRecursive",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
+    /// Operations issued.
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
+    /// Operations queued.
     #[serde(rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_queued_recursive: Vec<BlkioEntry>,
+    /// Time between dispatch and completion, in nanoseconds.
     #[serde(
         rename = "ioServiceTimeRecursive",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub io_service_time_recursive: Vec<BlkioEntry>,
+    /// Time spent queued, in nanoseconds.
     #[serde(rename = "ioWaitTimeRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_wait_time_recursive: Vec<BlkioEntry>,
+    /// Operations merged into others.
     #[serde(rename = "ioMergedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_merged_recursive: Vec<BlkioEntry>,
+    /// Disk time given to the cgroup, in milliseconds (v1 only).
     #[serde(rename = "ioTimeRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_time_recursive: Vec<BlkioEntry>,
+    /// Sectors transferred.
     #[serde(rename = "sectorsRecursive", skip_serializing_if = "Vec::is_empty")]
     pub sectors_recursive: Vec<BlkioEntry>,
 }
 
+/// One huge page size's use, in bytes.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Hugetlb {
+    /// In use now.
     #[serde(skip_serializing_if = "is_zero")]
     pub usage: u64,
+    /// The most ever in use (v1 only).
     #[serde(skip_serializing_if = "is_zero")]
     pub max: u64,
+    /// How often an allocation failed for the limit.
     pub failcnt: u64,
 }
 
@@ -197,7 +281,8 @@ const V1_CONTROLLERS: &[(&str, ControllerType)] = &[
 
 impl Layout {
     /// The directories of the cgroup at `path` (relative to each
-    /// hierarchy's root) on this host.
+    /// hierarchy's root, as [`crate::state::State::cgroup_path`]) on this
+    /// host.
     pub fn of(path: &Path) -> Layout {
         let rel = super::relative_dir(path).unwrap_or_default();
         let rel = rel.as_path();
