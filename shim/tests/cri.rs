@@ -1747,7 +1747,32 @@ struct BenchResult {
     shims: usize,
     rss_kib: u64,
     pss_kib: u64,
+    /// CPU time containerd spent while the pods started.
+    containerd_cpu: f64,
+    /// CPU time of the shims and of their reaped children (the runtime
+    /// binary's runs, the library's helpers) once every pod ran.
+    shims_cpu: f64,
     removed: Duration,
+}
+
+/// A process's CPU time in seconds (user and system), with that of its
+/// reaped children when `children`.
+fn cpu_seconds(pid: u32, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    // After the state: utime, stime, cutime, cstime are the 12th to 15th.
+    let take = if children { 4 } else { 2 };
+    let ticks: u64 = fields.iter().skip(11).take(take).sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
 }
 
 /// `N` pods (sandbox and one `sleep` container each) started at once
@@ -1755,6 +1780,13 @@ struct BenchResult {
 /// resident memory, then the time to delete them all.
 fn bench_one(env: &Env, handler: Handler, pods: usize) -> Result<BenchResult, String> {
     let cri = env.cri();
+    let containerd = env
+        .containerd
+        .lock()
+        .unwrap()
+        .as_ref()
+        .map_or(0, |c| c.id());
+    let cpu0 = cpu_seconds(containerd, false);
     let t0 = Instant::now();
     let started: Vec<Result<String, String>> = cri.block(async {
         let mut set = tokio::task::JoinSet::new();
@@ -1774,6 +1806,7 @@ fn bench_one(env: &Env, handler: Handler, pods: usize) -> Result<BenchResult, St
         all
     });
     let running = t0.elapsed();
+    let containerd_cpu = cpu_seconds(containerd, false) - cpu0;
     let ids: Vec<String> = started
         .iter()
         .filter_map(|r| r.as_ref().ok().cloned())
@@ -1796,10 +1829,11 @@ fn bench_one(env: &Env, handler: Handler, pods: usize) -> Result<BenchResult, St
     // the shims' memory.
     std::thread::sleep(Duration::from_secs(3));
     let shims = shim_pids(handler);
-    let (mut rss_kib, mut pss_kib) = (0, 0);
+    let (mut rss_kib, mut pss_kib, mut shims_cpu) = (0, 0, 0.0);
     for &pid in &shims {
         rss_kib += status_kib(&format!("/proc/{pid}/status"), "VmRSS:");
         pss_kib += status_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
+        shims_cpu += cpu_seconds(pid, true);
     }
     let t1 = Instant::now();
     let removed: Vec<Result<(), String>> = cri.block(async {
@@ -1834,6 +1868,8 @@ fn bench_one(env: &Env, handler: Handler, pods: usize) -> Result<BenchResult, St
         shims: shims.len(),
         rss_kib,
         pss_kib,
+        containerd_cpu,
+        shims_cpu,
         removed: removed_in,
     })
 }
@@ -1878,15 +1914,17 @@ fn run_bench(env: &Env, handlers: &[Handler]) -> i32 {
     }
     println!();
     println!(
-        "| handler | pods | all running | shims | shims' RSS | per pod | shims' PSS | all removed |"
+        "| handler | pods | all running | containerd CPU | shims' CPU | shims | shims' RSS | per pod | shims' PSS | all removed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (handler, r) in &rows {
         println!(
-            "| {} | {} | {:.2} s | {} | {:.1} MiB | {:.2} MiB | {:.1} MiB | {:.2} s |",
+            "| {} | {} | {:.2} s | {:.2} s | {:.2} s | {} | {:.1} MiB | {:.2} MiB | {:.1} MiB | {:.2} s |",
             handler.name(),
             r.pods,
             r.running.as_secs_f64(),
+            r.containerd_cpu,
+            r.shims_cpu,
             r.shims,
             r.rss_kib as f64 / 1024.0,
             r.rss_kib as f64 / 1024.0 / r.pods as f64,
