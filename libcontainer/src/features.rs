@@ -32,60 +32,95 @@ pub const OCI_VERSION_MAX: &str = crate::OCI_VERSION;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Features {
+    /// The oldest `ociVersion` taken ([`OCI_VERSION_MIN`]).
     pub oci_version_min: String,
+    /// The newest `ociVersion` taken ([`OCI_VERSION_MAX`]).
     pub oci_version_max: String,
+    /// The hooks rrun runs ([`HOOKS`]).
     pub hooks: Vec<String>,
+    /// The mount options rrun recognizes ([`mount_options`]).
     pub mount_options: Vec<String>,
+    /// What rrun takes in `linux`.
     pub linux: Linux,
+    /// rrun's own facts: its version, its seccomp compiler, and no
+    /// checkpoint support.
     pub annotations: BTreeMap<String, String>,
 }
 
+/// What rrun takes in `config.json`'s `linux` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Linux {
+    /// The namespace types (`linux.namespaces[].type`), sorted.
     pub namespaces: Vec<String>,
+    /// The capability names, in the kernel's order.
     pub capabilities: Vec<String>,
+    /// The cgroup drivers and controllers.
     pub cgroup: Cgroup,
+    /// What `linux.seccomp` may hold.
     pub seccomp: Seccomp,
+    /// AppArmor: never.
     pub apparmor: Enabled,
+    /// SELinux: never.
     pub selinux: Enabled,
+    /// Intel RDT: never.
     pub intel_rdt: Enabled,
+    /// Mount extensions: no id-mapped mounts.
     pub mount_extensions: MountExtensions,
 }
 
+/// The cgroup support of this build on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cgroup {
+    /// cgroup v1 (and hybrid) hosts.
     pub v1: bool,
+    /// cgroup v2 hosts.
     pub v2: bool,
+    /// The systemd driver: only on a cgroup v2 host booted with systemd.
     pub systemd: bool,
+    /// A user's systemd instance: never.
     pub systemd_user: bool,
+    /// rdma limits: on cgroup v2 hosts.
     pub rdma: bool,
 }
 
+/// What `linux.seccomp` may hold; the lists are absent when seccomp is
+/// not enabled (hosts other than x86).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Seccomp {
+    /// Whether profiles are taken at all.
     pub enabled: bool,
+    /// The actions (`SCMP_ACT_*`), sorted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<String>>,
+    /// The argument operators (`SCMP_CMP_*`), sorted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operators: Option<Vec<String>>,
+    /// The architecture names (`SCMP_ARCH_*`), sorted: all parse, only the
+    /// x86 family is filtered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archs: Option<Vec<String>>,
+    /// The filter flags rrun knows, in runc's order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_flags: Option<Vec<String>>,
+    /// Those of `known_flags` this kernel takes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supported_flags: Option<Vec<String>>,
 }
 
+/// A feature that is on or off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Enabled {
+    /// Whether rrun supports it.
     pub enabled: bool,
 }
 
+/// Mount extensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountExtensions {
+    /// Id-mapped mounts: never.
     pub idmap: Enabled,
 }
 
