@@ -26,25 +26,39 @@ use super::load::{self, LoadError};
 use super::notify;
 use super::{compile, Arch, SeccompError};
 
+/// Why a `linux.seccomp` profile was refused at create, or could not be
+/// installed.
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
+    /// The profile does not compile.
     #[error(transparent)]
     Compile(#[from] SeccompError),
+    /// This kernel refuses the filter or its flags (at create), or loading
+    /// it failed (in the container process).
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The profile notifies but names no agent.
     #[error(
         "linux.seccomp.listenerPath: the profile has SCMP_ACT_NOTIFY rules, \
          which need an agent to send the notify fd to"
     )]
     NoListenerPath,
+    /// The filter notifies but was armed without an agent connection.
     #[error(
         "linux.seccomp.listenerPath: the profile notifies, but no connection to the agent was made"
     )]
     NoConnection,
+    /// rrun compiles profiles for x86-family hosts only.
     #[error("linux.seccomp: rrun has syscall tables for x86_64, x86 and x32 hosts only")]
     UnsupportedHost,
+    /// The notify fd could not be sent to the agent.
     #[error("linux.seccomp.listenerPath {path}: sending the notify fd: {errno}")]
-    Handoff { path: PathBuf, errno: Errno },
+    Handoff {
+        /// The agent's socket.
+        path: PathBuf,
+        /// The errno `sendmsg` failed with.
+        errno: Errno,
+    },
 }
 
 /// A compiled, checked profile. Serializable: it travels to the init.
@@ -105,10 +119,12 @@ impl Filter {
         self.notifies
     }
 
+    /// `linux.seccomp.listenerPath`: the agent's socket, on the host.
     pub fn listener_path(&self) -> Option<&Path> {
         self.listener_path.as_deref()
     }
 
+    /// The BPF program, as `seccomp(2)` takes it.
     pub fn program(&self) -> Vec<sock_filter> {
         self.words.iter().map(|w| decode(*w)).collect()
     }

@@ -1,6 +1,10 @@
 //! `linux.seccomp`: compiling an OCI seccomp profile into a classic BPF
 //! program for `seccomp(SECCOMP_SET_MODE_FILTER)`.
 //!
+//! For embedders: [`notify`], to be a seccomp agent (or hand a notify fd
+//! to one), and [`Filter`], the compiled profile a
+//! [`crate::config::Config`] holds. The compiler is the library's.
+//!
 //! # Why rrun generates the BPF itself
 //! runc, crun and youki call libseccomp (C); `seccompiler` (pure Rust) lacks
 //! `SCMP_ACT_NOTIFY` and the x86/x32 sub-architectures that Docker's default
@@ -237,20 +241,53 @@ impl Arch {
 /// Why a profile could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
+    /// The profile's JSON does not parse.
     #[error("linux.seccomp.{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The JSON path of the value that failed, under `linux.seccomp`.
+        path: String,
+        /// The parser's words.
+        message: String,
+    },
+    /// A rule compares an argument beyond the sixth.
     #[error("linux.seccomp.{field}: argument index {index} is out of range 0-5")]
-    ArgIndex { field: String, index: usize },
+    ArgIndex {
+        /// The field (`syscalls[3].args[0].index`).
+        field: String,
+        /// The index given.
+        index: usize,
+    },
+    /// An `errnoRet` does not fit the action's 16 bits of data.
     #[error("linux.seccomp.{field}: errno {value} is out of range 0-65535")]
-    ErrnoRange { field: String, value: u32 },
+    ErrnoRange {
+        /// The field (`syscalls[3].errnoRet` or `defaultErrnoRet`).
+        field: String,
+        /// The value given.
+        value: u32,
+    },
+    /// An errno is given to an action that returns none.
     #[error("linux.seccomp.{field}: {action} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)")]
-    ErrnoNotTaken { field: String, action: String },
+    ErrnoNotTaken {
+        /// The field.
+        field: String,
+        /// The action.
+        action: String,
+    },
+    /// A rule names an empty syscall.
     #[error("linux.seccomp.{field}: empty syscall name")]
-    EmptyName { field: String },
+    EmptyName {
+        /// The field (`syscalls[3].names`).
+        field: String,
+    },
+    /// The profile compiles to more instructions than the kernel takes.
     #[error(
         "linux.seccomp: the compiled filter has {len} instructions, more than BPF_MAXINSNS (4096)"
     )]
-    TooLong { len: usize },
+    TooLong {
+        /// How many.
+        len: usize,
+    },
+    /// A bug of rrun's compiler.
     #[error("linux.seccomp: internal error assembling the filter: {0:?}")]
     Assemble(bpf::AsmError),
 }

@@ -1,7 +1,10 @@
 //! Seccomp user notification: handing the notify fd to the agent at
 //! `linux.seccomp.listenerPath` (runtime-spec config-linux.md, "The
-//! Container Process State"), and the agent side of the protocol (used by
-//! the test agent and the tests).
+//! Container Process State"), and the agent side of the protocol: an
+//! embedder that is a seccomp agent listens on a unix socket, takes each
+//! runtime's message with [`receive_from_runtime`] and answers the
+//! container's calls with [`serve`], which blocks a thread per notify fd
+//! until every process using the filter is gone (`examples/seccomp-agent.rs`).
 //!
 //! # Wire format
 //!
@@ -47,6 +50,7 @@ pub const SECCOMP_FD_NAME: &str = "seccompFd";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerProcessState<S> {
+    /// The spec version of the sender.
     pub oci_version: String,
     /// Names of the fds in the SCM_RIGHTS array, in the same order.
     #[serde(default)]
@@ -56,6 +60,7 @@ pub struct ContainerProcessState<S> {
     /// `linux.seccomp.listenerMetadata`, passed through untouched.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metadata: String,
+    /// The container's state.
     pub state: S,
 }
 
@@ -72,29 +77,60 @@ impl<S> ContainerProcessState<S> {
     }
 }
 
+/// What failed on either side of the protocol.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
+    /// Runtime side: connecting or sending to the agent failed.
     #[error("linux.seccomp.listenerPath {path}: {op}: {errno}")]
     Listener {
+        /// The agent's socket.
         path: PathBuf,
+        /// The step (`connect`, `sendmsg`...).
         op: &'static str,
+        /// The errno it failed with.
         errno: Errno,
     },
+    /// Runtime side: the state could not be encoded as JSON.
     #[error("linux.seccomp.listenerPath {path}: encoding the container process state: {source}")]
     Encode {
+        /// The agent's socket.
         path: PathBuf,
+        /// serde_json's error.
         source: serde_json::Error,
     },
+    /// Agent side: reading the runtime's message failed.
     #[error("seccomp agent: {op}: {errno}")]
-    Agent { op: &'static str, errno: Errno },
+    Agent {
+        /// The call (`recvmsg`, `read`).
+        op: &'static str,
+        /// The errno it failed with.
+        errno: Errno,
+    },
+    /// Agent side: the runtime's message is not a container process state
+    /// with exactly one notify fd.
     #[error("seccomp agent: bad container process state: {why}")]
-    BadMessage { why: String },
+    BadMessage {
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Agent side: a notification call failed. ENOENT: the notifying
+    /// thread is gone (interrupted or dead); the agent goes on.
     #[error("seccomp notify: {op}: {errno}")]
-    Ioctl { op: &'static str, errno: Errno },
+    Ioctl {
+        /// The call (`SECCOMP_IOCTL_NOTIF_RECV`...).
+        op: &'static str,
+        /// The errno it failed with.
+        errno: Errno,
+    },
+    /// Agent side: the kernel's notification structures are not this
+    /// build's; receiving would overrun them.
     #[error("seccomp notify: the kernel's {what} is {kernel} bytes, this build's is {ours}")]
     SizeMismatch {
+        /// The structure.
         what: &'static str,
+        /// Its size in the kernel.
         kernel: u16,
+        /// Its size in this build.
         ours: usize,
     },
 }
@@ -213,6 +249,8 @@ const MAX_MESSAGE: usize = 1 << 20;
 /// What an agent gets from one runtime connection.
 #[derive(Debug)]
 pub struct Received {
+    /// What the runtime sent: `state.pid` is the container process (host
+    /// pid), `state.state` the container's state as JSON.
     pub state: ContainerProcessState<serde_json::Value>,
     /// The notify fd (the fd named [`SECCOMP_FD_NAME`]).
     pub notify_fd: OwnedFd,
