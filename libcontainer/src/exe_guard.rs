@@ -2,13 +2,13 @@
 //! CVE-2019-5736).
 //!
 //! A process running inside the container's namespaces can open
-//! /proc/<pid>/exe of any process there that runs our binary, keep that
+//! `/proc/<pid>/exe` of any process there that runs our binary, keep that
 //! handle, and write the host binary through it once it stops running.
 //! So the image we execute for the bootstrap and init is never the host file
 //! itself but:
 //! 1. the same file seen through a detached, read-only bind mount
 //!    (`open_tree(OPEN_TREE_CLONE)` + `mount_setattr(MOUNT_ATTR_RDONLY)`):
-//!    /proc/<pid>/exe then resolves to that mount and any open for writing
+//!    `/proc/<pid>/exe` then resolves to that mount and any open for writing
 //!    fails with EROFS. It is never attached anywhere, so no mount event
 //!    reaches the host, and it costs three syscalls, not a copy; or
 //! 2. when the kernel or our privileges do not allow that, a sealed memfd

@@ -163,7 +163,7 @@ fn timeout_of(hook: &Hook, phase: &str) -> Result<Option<Duration>, HookError> {
     }
 }
 
-/// Starts path with argv = args (args[0] is argv[0]; no args: argv[0] =
+/// Starts path with argv = args (`args[0]` is `argv[0]`; no args: `argv[0]` =
 /// path), exactly env in its order, the state on stdin, our stdout and
 /// stderr. posix_spawn rather than std's Command: Command keeps the
 /// environment in a sorted map, and a hook must see env as written.

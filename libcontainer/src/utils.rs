@@ -191,7 +191,7 @@ pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Start time of a process (field 22 of /proc/<pid>/stat, in clock ticks
+/// Start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks
 /// since boot) and whether it is a zombie. `None` when there is no such
 /// process.
 pub(crate) fn process_start_time(pid: i32) -> Option<(u64, bool)> {

@@ -532,7 +532,7 @@ fn v1_cpuset(dir: &Path) -> Result<CpuSet, StatsError> {
     })
 }
 
-/// memory.<prefix>{usage_in_bytes,max_usage_in_bytes,failcnt,limit_in_bytes}.
+/// `memory.<prefix>{usage_in_bytes,max_usage_in_bytes,failcnt,limit_in_bytes}`.
 /// Optional groups (memsw without swap accounting, kmem) read as zero.
 fn v1_memory_entry(dir: &Path, prefix: &str, optional: bool) -> Result<MemoryEntry, StatsError> {
     let file = |f: &str| dir.join(format!("{prefix}{f}"));
@@ -689,7 +689,7 @@ fn v2_cpu(dir: &Path) -> Result<Cpu, StatsError> {
     })
 }
 
-/// memory.<name>.current and .max; swap is reported as memory+swap, as v1
+/// `memory.<name>.current` and `.max`; swap is reported as memory+swap, as v1
 /// does (runc's compatibility rule).
 fn v2_memory(dir: &Path) -> Result<Memory, StatsError> {
     let Some(raw) = read_flat_keyed_opt(&dir.join("memory.stat"))? else {

@@ -1,7 +1,7 @@
 //! `--systemd-cgroup` paths: runc's `slice:prefix:name` form, converted to
 //! the systemd unit and the cgroup directory it stands for, without systemd
 //! (the manager itself is libcgroups' systemd manager, see
-//! [`super::Cgroup::open`]).
+//! `Cgroup::open`).
 
 use super::CgroupError;
 use std::path::PathBuf;

@@ -82,7 +82,7 @@ pub struct Created {
 /// Create the container: load and validate `<bundle>/config.json`, make
 /// `<root>/<id>/` and the cgroup, and start the init, which sets the
 /// container up (namespaces, mounts, the prestart and createRuntime hooks,
-/// which run in a helper process) and then waits for [`super::start`]
+/// which run in a helper process) and then waits for [`super::start()`]
 /// before it runs `process.args`.
 ///
 /// Blocks until the init is ready or has failed. The init is a child of

@@ -76,7 +76,7 @@ pub struct Executed {
 ///
 /// Blocks until the process is set up and runs `process.args` (execve
 /// done or about to be). It is a child of the caller, as the init is (see
-/// [`super::create`]); it lives in the container's pid namespace, so it
+/// [`super::create()`]); it lives in the container's pid namespace, so it
 /// dies with the init when that namespace is the container's own. On
 /// error a process that had been started was killed, and its exit reaches
 /// the caller's reaper under a pid never given.

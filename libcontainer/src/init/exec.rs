@@ -19,7 +19,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
-/// The namespaces a process can join, with their names under /proc/<pid>/ns.
+/// The namespaces a process can join, with their names under `/proc/<pid>/ns`.
 const NAMESPACES: &[(&str, libc::c_int)] = &[
     ("user", libc::CLONE_NEWUSER),
     ("mnt", libc::CLONE_NEWNS),
@@ -106,7 +106,7 @@ pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Resul
 
 /// Which of the init's namespaces differ from ours, and its root when it
 /// shares our mounts. The pidfd pins the init: once it is checked alive
-/// after the look, what /proc/<pid> showed was the init's.
+/// after the look, what `/proc/<pid>` showed was the init's.
 fn look_at_init(pid: i32, pidfd: &OwnedFd) -> Result<Entered, InitError> {
     let mut differ = CloneFlags::empty();
     for (name, flag) in NAMESPACES {

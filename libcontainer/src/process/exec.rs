@@ -1,4 +1,4 @@
-//! Finding process.args[0] and the final execve.
+//! Finding `process.args[0]` and the final execve.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -11,10 +11,10 @@ use oci_spec::runtime::Process;
 
 use super::ProcessError;
 
-/// Finds args[0] as execve will need it: a name without a slash is looked
+/// Finds `args[0]` as execve will need it: a name without a slash is looked
 /// up in the PATH of process.env (not ours), like Go's exec.LookPath that
 /// runc uses; a name with a slash is taken as is. Relative names and PATH
-/// entries are relative to process.cwd, where [`exec`] will be.
+/// entries are relative to process.cwd, where [`prepare_exec`] will be.
 pub fn resolve_executable(process: &Process) -> Result<CString, ProcessError> {
     let name = arg0(process)?;
     let cwd = process.cwd();

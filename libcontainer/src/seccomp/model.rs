@@ -7,7 +7,7 @@ use super::{action_value, default_action_value, filtered_arches, Arch, RET_BAD_A
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompArg, LinuxSeccompOperator};
 
 /// The `SECCOMP_RET_*` verdict for `data` under `seccomp`, on a host of ABI
-/// `native`. Only meaningful for profiles that [`super::compile`] accepts.
+/// `native`. Only meaningful for profiles that `super::compile` accepts.
 pub fn decide(seccomp: &LinuxSeccomp, native: Arch, data: &SeccompData) -> u32 {
     let Some(arch) = Arch::of_call(data.arch, data.nr) else {
         return RET_BAD_ARCH;
