@@ -1,5 +1,9 @@
 //! Thin wrappers over the Linux syscalls that nix 0.29 does not wrap
 //! (pidfds, clone3, close_range, the new mount API), and small helpers.
+//!
+//! For embedders: the pidfd helpers, for the pidfds that
+//! [`crate::container::Created`] and [`crate::container::Executed`] hold,
+//! and the timestamps of the state ([`rfc3339_nano`]).
 
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -17,7 +21,8 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
-/// `pidfd_send_signal(2)`.
+/// `pidfd_send_signal(2)`: signal the process behind `pidfd`, never one
+/// that reused its pid. ESRCH once it has been reaped.
 pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
     // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
     let ret = unsafe {
@@ -37,6 +42,8 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
 
 /// Block until the process behind `pidfd` has exited (it is then a zombie
 /// or already reaped). Event-driven: poll(2) on the pidfd, no sleeping.
+/// `timeout_ms` as poll(2) takes it (-1: no limit); true once it exited,
+/// false on timeout. Reaps nothing, so it works beside any reaper.
 pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout_ms: i32) -> Result<bool, Errno> {
     let mut pfd = libc::pollfd {
         fd: pidfd.as_raw_fd(),
@@ -55,8 +62,11 @@ pub fn pidfd_wait_exit(pidfd: &OwnedFd, timeout_ms: i32) -> Result<bool, Errno> 
     }
 }
 
-/// The exit code a shell would report for a `waitid` result: the exit
-/// status, or 128 + the signal number.
+/// Wait for the process behind `pidfd` to exit and reap it (`waitid` with
+/// `P_PIDFD`): the exit code a shell would report, that is the exit
+/// status, or 128 + the signal number. Only for a child of the caller, in
+/// a program without a `waitpid(-1)` reaper: that reaper and this call
+/// would race for the status, and the loser gets ECHILD.
 pub fn wait_pidfd_exit_code(pidfd: &OwnedFd) -> Result<i32, Errno> {
     loop {
         // SAFETY: siginfo_t is plain data; zeroed is a valid value.

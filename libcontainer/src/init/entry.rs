@@ -4,7 +4,9 @@
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// Set in the environment of a spawned helper to the stage it runs.
+/// Set in the environment of a spawned helper to the stage it runs. An
+/// embedder must not set it in its own environment: [`run_if_requested`]
+/// would take the process for a helper.
 pub const STAGE_ENV: &str = "_RRUN_INIT_STAGE";
 pub(crate) const STAGE_BOOTSTRAP: &str = "bootstrap";
 pub(crate) const STAGE_HOOKS: &str = "hooks";
@@ -12,7 +14,9 @@ pub(crate) const STAGE_HOOKS: &str = "hooks";
 pub(crate) const CHANNEL_FD: i32 = 3;
 
 /// Call first thing in `main`, before any thread starts. Returns at once
-/// (after one getenv) when this process is not a container helper.
+/// (after one getenv) when this process is not a container helper;
+/// otherwise runs the helper (the bootstrap of a container or an exec, or
+/// the hook runner) and exits, never returning.
 pub fn run_if_requested() {
     let Some(stage) = std::env::var_os(STAGE_ENV) else {
         return;

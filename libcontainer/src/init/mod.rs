@@ -2,6 +2,9 @@
 //! `entry` dispatches a re-executed binary, `bootstrap` is stage 1 in the
 //! host's namespaces, `container` is the container init, `hook_runner`
 //! runs caller-side hooks in a process of its own.
+//!
+//! For embedders: [`entry::run_if_requested`], which every embedding
+//! binary calls first in `main`, and [`reap_own_helpers`].
 
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod bootstrap;
