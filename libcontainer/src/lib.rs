@@ -36,7 +36,9 @@
 //!   and nobody else reaps them. The library also spawns short-lived
 //!   helpers (the bootstrap, the hook runner) that a `waitpid(-1)` reaper
 //!   reaps too; a program without such a reaper calls
-//!   [`init::reap_own_helpers`]`(true)` instead.
+//!   [`init::reap_own_helpers`]`(true)` instead. A process can exit, and be
+//!   reaped, before the call that started it returns its pid: a reaper
+//!   records exits by pid for whoever asks later.
 //! * The operations are synchronous and block (create until the init is
 //!   ready, with its hooks run; start until the process has started): call
 //!   them from threads (`spawn_blocking` in an async program). Operations
@@ -47,7 +49,9 @@
 //!   [`container::delete`]; the library logs warnings through `tracing`.
 //!
 //! `examples/embed.rs` is a small embedder that does all of this: a
-//! SIGCHLD reaper thread, create, start, exec, both exit codes, delete.
+//! SIGCHLD reaper thread, then create, exec, start, both exit codes
+//! through the reaper, and delete (`cargo build -p libcontainer
+//! --examples`; run it as root).
 //!
 //! ```no_run
 //! use libcontainer::container::{self, CreateOptions};
