@@ -73,6 +73,9 @@
 //! }
 //! ```
 
+// Every item of the API has rustdoc; hidden modules are exempt.
+#![deny(missing_docs)]
+
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod capabilities;
 pub mod cgroups;
