@@ -815,10 +815,9 @@ mod tests {
     }
 
     #[test]
-    fn rdma_limits_are_refused_on_v2_even_where_the_controller_exists() {
+    fn rdma_limits_on_v2_need_the_controller_and_only_it() {
         let root = std::env::temp_dir().join(format!("rrun-rdma-v2-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
-        std::fs::write(root.join("cgroup.controllers"), "memory pids rdma\n").unwrap();
         let host = Host {
             setup: CgroupSetup::Unified,
             v1: HashMap::new(),
@@ -826,11 +825,13 @@ mod tests {
             unified: Some(root.clone()),
         };
         let r = resources(r#"{"rdma":{"mlx5_1":{"hcaHandles":3}}}"#);
+
+        std::fs::write(root.join("cgroup.controllers"), "memory pids\n").unwrap();
         let e = check(&host, &r).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "linux.resources.rdma: rdma limits on cgroup v2 are not supported by rrun"
-        );
+        assert!(e.starts_with("linux.resources.rdma: rdma controller"), "{e}");
+
+        std::fs::write(root.join("cgroup.controllers"), "memory pids rdma\n").unwrap();
+        check(&host, &r).unwrap();
         check(&host, &resources(r#"{"pids":{"limit":10}}"#)).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
