@@ -12,6 +12,10 @@
 #[path = "common/isolate.rs"]
 mod isolate;
 
+/// Where the containers' cgroups are on this host (v1, hybrid, unified).
+#[path = "../../runtime/tests/common/host.rs"]
+mod host;
+
 use libcontainer::container::{self, CreateOptions, ExecOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -177,10 +181,11 @@ async fn drive_containers() -> Result<(), String> {
         ));
     }
     for n in 0..CONTAINERS {
-        let cg =
-            Path::new("/sys/fs/cgroup/pids").join(format!("rrun-embed-{}-{n}", std::process::id()));
-        if cg.exists() {
-            errors.push(format!("cgroup {} left behind", cg.display()));
+        let cgroup = format!("/rrun-embed-{}-{n}", std::process::id());
+        for cg in host::cgroup_dirs(&cgroup) {
+            if cg.exists() {
+                errors.push(format!("cgroup {} left behind", cg.display()));
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&work);

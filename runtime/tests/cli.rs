@@ -160,9 +160,8 @@ fn lifecycle_walks_created_running_stopped_gone() {
     assert_eq!(state["status"], "created");
     let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(state["pid"], pid);
-    assert!(Path::new("/sys/fs/cgroup/pids")
-        .join(&b.cgroup[1..])
-        .exists());
+    let dir = host::cgroup_dir("pids", &b.cgroup);
+    assert!(dir.exists(), "{} does not exist", dir.display());
 
     assert!(b.rrun(&["start", "lc"]).status.success());
     assert_eq!(state_of(&b, "lc")["status"], "running");

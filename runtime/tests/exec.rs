@@ -132,11 +132,12 @@ impl Bundle {
         assert!(out.status.success(), "runc run -d: {}", stderr(&out));
     }
 
+    /// The processes in the container's cgroup (its pids hierarchy's, or
+    /// its cgroup on a unified host).
     fn procs_in_cgroup(&self) -> usize {
-        let procs = Path::new("/sys/fs/cgroup/pids")
-            .join(self.cgroup.trim_start_matches('/'))
-            .join("cgroup.procs");
-        std::fs::read_to_string(procs).unwrap().lines().count()
+        host::read_cgroup_file("pids", &self.cgroup, "cgroup.procs")
+            .lines()
+            .count()
     }
 }
 
@@ -309,6 +310,11 @@ fn exec_of_dockers_process_json_matches_runc() {
     if !runc_installed() {
         panic!("runc is the oracle of this test (scripts/test.sh installs it)");
     }
+    // Docker's process.json has no rlimits: the process keeps the
+    // runtime's own. runc (a Go program) raises its RLIMIT_NOFILE soft
+    // limit to the hard one at start; rrun keeps its caller's. Give both
+    // the same caller: this process's soft limit raised to its hard one.
+    raise_nofile_soft_limit_to_hard();
     let b = Bundle::new("docker");
     for dir in ["etc", "tmp"] {
         std::fs::create_dir_all(b.dir.join("rootfs").join(dir)).unwrap();
@@ -331,6 +337,22 @@ fn exec_of_dockers_process_json_matches_runc() {
     let text = stdout(&ours);
     assert!(text.contains("uid=65534"), "{text}");
     assert!(text.contains("Seccomp:\t2"), "{text}");
+}
+
+/// setrlimit(RLIMIT_NOFILE) of this process: soft = hard (what Go's
+/// runtime does for itself), so that a runtime started from here inherits
+/// the same limits whatever the shell that ran the tests had.
+fn raise_nofile_soft_limit_to_hard() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
 }
 
 #[test]

@@ -481,7 +481,7 @@ fn what_is_not_listed_or_not_enabled_is_refused() {
             "--systemd-cgroup",
             "--systemd-cgroup",
         );
-        assert!(!Path::new("/sys/fs/cgroup/pids/system.slice/rrun-feat-x.scope").exists());
+        assert!(!host::cgroup_dir("pids", "/system.slice/rrun-feat-x.scope").exists());
     }
 
     let mut config = b.config();

@@ -17,7 +17,6 @@ const RRUN: &str = env!("CARGO_BIN_EXE_rrun");
 /// hang the test instead of failing it); never reached when it works.
 const DEATH_BOUND_MS: i32 = 10_000;
 const BUSY_LOOP: &[&str] = &["sh", "-c", "while :; do :; done"];
-/// The cgroup hierarchies a container of these tests has a directory in.
 /// A busybox bundle, a state root and a cgroup path of the test's own.
 struct Bundle {
     dir: PathBuf,
@@ -146,21 +145,54 @@ impl Bundle {
         panic!("{id}: never had {n} processes: {:?}", self.pids(id));
     }
 
-    /// The container's directory in the v1 hierarchy of `controller`,
-    /// wherever this host mounts it (/sys/fs/cgroup/cpu,cpuacct...).
-    fn cgroup_dir(&self, controller: &str) -> PathBuf {
-        host::v1_mount(controller)
-            .unwrap_or_else(|| panic!("no v1 {controller} hierarchy on this host"))
-            .join(&self.cgroup[1..])
-    }
-
+    /// The CPU time the container's cgroup used: v1's cpuacct.usage (ns),
+    /// or cpu.stat's usage_usec on a unified host.
     fn cpu_usage(&self) -> u64 {
-        let path = self.cgroup_dir("cpuacct").join("cpuacct.usage");
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .trim()
+        if host::unified() {
+            let stat = host::read_cgroup_file("cpu", &self.cgroup, "cpu.stat");
+            return stat
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no usage_usec in cpu.stat: {stat}"));
+        }
+        host::read_cgroup_file("cpuacct", &self.cgroup, "cpuacct.usage")
             .parse()
             .unwrap()
+    }
+
+    /// Whether the kernel has the container's cgroup frozen: v1's
+    /// freezer.state, or cgroup.freeze and cgroup.events on a unified
+    /// host (rrun writes the first, the kernel says `frozen 1` in the
+    /// second once every task is stopped).
+    fn frozen(&self) -> bool {
+        if host::unified() {
+            let freeze = host::read_cgroup_file("freezer", &self.cgroup, "cgroup.freeze");
+            let events = host::read_cgroup_file("freezer", &self.cgroup, "cgroup.events");
+            let frozen = events.lines().any(|l| l == "frozen 1");
+            assert_eq!(
+                freeze == "1",
+                frozen,
+                "cgroup.freeze {freeze} but cgroup.events {events:?}"
+            );
+            return frozen;
+        }
+        let state = host::read_cgroup_file("freezer", &self.cgroup, "freezer.state");
+        assert!(
+            state == "FROZEN" || state == "THAWED",
+            "freezer.state {state}"
+        );
+        state == "FROZEN"
+    }
+
+    /// No process is left in the container's cgroup.
+    fn cgroup_empty(&self) -> bool {
+        if host::unified() {
+            return host::read_cgroup_file("pids", &self.cgroup, "cgroup.events")
+                .lines()
+                .any(|l| l == "populated 0");
+        }
+        host::read_cgroup_file("pids", &self.cgroup, "cgroup.procs").is_empty()
     }
 
     fn state_dirs(&self) -> usize {
@@ -172,11 +204,18 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        // Thaw first, whatever rrun's own delete does with a frozen cgroup.
-        let freezer = host::v1_mount("freezer").unwrap_or_else(|| "/sys/fs/cgroup/freezer".into());
+        // Thaw first, whatever rrun's own delete does with a frozen cgroup
+        // (only this test's cgroups, where they exist).
+        let (file, thawed) = if host::unified() {
+            ("cgroup.freeze", "0")
+        } else {
+            ("freezer.state", "THAWED")
+        };
         for cgroup in [self.cgroup.clone(), format!("{}-runc", self.cgroup)] {
-            let state = freezer.join(&cgroup[1..]).join("freezer.state");
-            let _ = std::fs::write(state, "THAWED");
+            let path = host::cgroup_file("freezer", &cgroup, file);
+            if path.exists() {
+                let _ = std::fs::write(path, thawed);
+            }
         }
         delete_every_container(RRUN, &self.root);
         delete_every_container("runc", &self.runc_root());
@@ -194,8 +233,11 @@ fn parent_of(pid: i32) -> i32 {
     after.split(' ').nth(1).unwrap().parse().unwrap()
 }
 
-/// A frozen busy loop uses no CPU: its cgroup's cpuacct.usage does not
-/// move while the test blocks for a moment; after resume it moves again.
+/// A frozen busy loop uses no CPU: its cgroup's CPU time (cpuacct.usage,
+/// cpu.stat's usage_usec on a unified host) does not move while the test
+/// blocks for a moment; after resume it moves again. The kernel says the
+/// cgroup is frozen (freezer.state, or cgroup.freeze and cgroup.events),
+/// then thawed.
 #[test]
 fn pause_stops_a_busy_loop_and_resume_restarts_it() {
     let b = Bundle::new("busy", BUSY_LOOP);
@@ -207,6 +249,7 @@ fn pause_stops_a_busy_loop_and_resume_restarts_it() {
     assert_eq!(b.status("busy"), "paused");
     let list: Value = serde_json::from_slice(&b.rrun(&["list", "-f", "json"]).stdout).unwrap();
     assert_eq!(list[0]["status"], "paused", "{list}");
+    assert!(b.frozen(), "paused, but the kernel has the cgroup thawed");
     let frozen_at = b.cpu_usage();
     // A short blocking wait (on the init, which must not exit meanwhile).
     assert!(!pidfd_wait_exit(&init, 300).unwrap());
@@ -215,6 +258,7 @@ fn pause_stops_a_busy_loop_and_resume_restarts_it() {
     let out = b.rrun(&["resume", "busy"]);
     assert!(out.status.success(), "resume: {}", stderr(&out));
     assert_eq!(b.status("busy"), "running");
+    assert!(!b.frozen(), "resumed, but the kernel has the cgroup frozen");
     let moved = (0..500).any(|_| {
         let _ = pidfd_wait_exit(&init, 20);
         b.cpu_usage() > frozen_at
@@ -353,7 +397,8 @@ fn ps_lists_the_containers_processes() {
 
 /// `kill --all` signals every process of the cgroup, not only the init
 /// (no pid namespace here, so the init's death alone would leave the
-/// sleeps running); again on the stopped container it succeeds.
+/// sleeps running; on a unified host rrun writes cgroup.kill), and the
+/// cgroup is empty; again on the stopped container it succeeds.
 #[test]
 fn kill_all_kills_every_process_of_the_container() {
     let b = Bundle::new("killall", &[]);
@@ -374,6 +419,7 @@ fn kill_all_kills_every_process_of_the_container() {
     }
     assert_eq!(b.status("ka"), "stopped");
     assert!(b.pids("ka").is_empty());
+    assert!(b.cgroup_empty(), "a process is left in the cgroup");
     let again = b.rrun(&["kill", "--all", "ka", "KILL"]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     b.refused(&["kill", "ka", "KILL"], "container not running");

@@ -1,8 +1,10 @@
 //! `rrun update` and `rrun events` against real containers (as root), next
 //! to runc on the same bundle: the cgroup files an update writes (read on
-//! the host and from inside the container), the `events --stats` JSON keys,
-//! and OOM kills (exit 137, an `oom` event). Every test uses cgroups of its
-//! own (`/rrun-ue-<name>-<pid>`, `-runc` for the oracle) and removes them.
+//! the host and from inside the container; v1's, or the unified tree's
+//! on a cgroup v2 host), the `events --stats` JSON keys, and OOM kills
+//! (exit 137, an `oom` event, the kernel's oom_kill count). Every test
+//! uses cgroups of its own (`/rrun-ue-<name>-<pid>`, `-runc` for the
+//! oracle) and removes them.
 
 mod common;
 use common::*;
@@ -18,7 +20,6 @@ const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/update-resources.json"
 );
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// Generous bound for waiting on a container: never an assertion on time,
 /// only a way not to hang forever when something is broken.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -124,14 +125,7 @@ impl Bundle {
     }
 
     fn host_file(&self, cgroup: &str, controller: &str, file: &str) -> String {
-        let path = Path::new(CGROUP_ROOT)
-            .join(controller)
-            .join(&cgroup[1..])
-            .join(file);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .trim()
-            .to_string()
+        host::read_cgroup_file(controller, cgroup, file)
     }
 
     /// This test's cgroups in every hierarchy the host has (net_cls,
@@ -203,12 +197,100 @@ fn wait_for_file(path: &Path) -> String {
     }
 }
 
+/// The memory limit file: v1's, or memory.max on a unified host.
+fn limit_file() -> &'static str {
+    if host::unified() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    }
+}
+
+/// The swap limit file: v1's memory+swap, or memory.swap.max (swap alone)
+/// on a unified host.
+fn swap_file() -> &'static str {
+    if host::unified() {
+        "memory.swap.max"
+    } else {
+        "memory.memsw.limit_in_bytes"
+    }
+}
+
+/// What the swap limit file holds for runc's `memory.swap` (memory+swap)
+/// with the memory limit `memory`: the same on v1; the swap beyond the
+/// memory on a unified host, as runc converts it
+/// (ConvertMemorySwapToCgroupV2Value), "0" when they are equal.
+fn swap_value(memsw: u64, memory: u64) -> String {
+    if host::unified() {
+        (memsw - memory).to_string()
+    } else {
+        memsw.to_string()
+    }
+}
+
+/// The memory reservation file: v1's soft limit, or memory.low.
+fn reservation_file() -> &'static str {
+    if host::unified() {
+        "memory.low"
+    } else {
+        "memory.soft_limit_in_bytes"
+    }
+}
+
+/// The cpu shares file: v1's cpu.shares, or cpu.weight (converted as runc
+/// does) on a unified host.
+fn shares_file() -> &'static str {
+    if host::unified() {
+        "cpu.weight"
+    } else {
+        "cpu.shares"
+    }
+}
+
+fn shares_value(shares: u64) -> String {
+    if host::unified() {
+        host::cpu_weight_of_shares(shares).to_string()
+    } else {
+        shares.to_string()
+    }
+}
+
+/// The CPU quota and period as files and values: v1's two files, or
+/// cpu.max's "quota period" on a unified host.
+fn quota_period(quota: u64, period: u64) -> Vec<(&'static str, &'static str, String)> {
+    if host::unified() {
+        vec![("cpu", "cpu.max", format!("{quota} {period}"))]
+    } else {
+        vec![
+            ("cpu", "cpu.cfs_quota_us", quota.to_string()),
+            ("cpu", "cpu.cfs_period_us", period.to_string()),
+        ]
+    }
+}
+
+/// The files the container's init dumps: memory and swap limits, quota
+/// and period, as (controller, file).
+fn dumped_files() -> Vec<(&'static str, &'static str)> {
+    let mut files = vec![("memory", limit_file()), ("memory", swap_file())];
+    files.extend(quota_period(0, 0).into_iter().map(|(c, f, _)| (c, f)));
+    files
+}
+
 /// The container's init: on each /tmp/dump request, copy its own cgroup
-/// files (as mounted inside the container) to /tmp/out.
-const DUMPER: &str = "while :; do if [ -e /tmp/dump ]; then \
-    for f in memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes \
-    cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us; do echo $f $(cat /sys/fs/cgroup/$f); done > /tmp/out.new; \
-    mv /tmp/out.new /tmp/out; rm /tmp/dump; fi; sleep 0.1; done";
+/// files (as mounted inside the container) to /tmp/out, one
+/// `<file> <value>` line each.
+fn dumper() -> String {
+    let files: Vec<String> = dumped_files()
+        .iter()
+        .map(|(c, f)| format!("{}/{f}", host::inside_dir(c)))
+        .collect();
+    format!(
+        "while :; do if [ -e /tmp/dump ]; then \
+         for f in {}; do echo ${{f##*/}} $(cat $f); done > /tmp/out.new; \
+         mv /tmp/out.new /tmp/out; rm /tmp/dump; fi; sleep 0.1; done",
+        files.join(" ")
+    )
+}
 
 fn inside_values(b: &Bundle) -> Vec<(String, String)> {
     let tmp = b.dir.join("rootfs/tmp");
@@ -231,7 +313,7 @@ fn update_body(b: &Bundle, id: &str) -> PathBuf {
     }
     let out = b.rrun_stdin(&["update", "--resources", "-", id], Path::new(FIXTURE));
     assert!(
-        !out.status.success() && stderr(&out).contains("memory.memsw.limit_in_bytes"),
+        !out.status.success() && stderr(&out).contains(swap_file()),
         "a swap limit without swap accounting: {}",
         stderr(&out)
     );
@@ -241,46 +323,47 @@ fn update_body(b: &Bundle, id: &str) -> PathBuf {
     std::fs::write(&path, body.to_string()).unwrap();
     eprintln!(
         "no swap accounting on this host: its swap limit refused, the body sent without it \
-         (memory.memsw.* not checked)"
+         ({} not checked)",
+        swap_file()
     );
     path
 }
 
 #[test]
 fn containerd_body_on_stdin_updates_memory_swap_and_cpu() {
-    let b = Bundle::new("stdin", &["sh", "-c", DUMPER]);
+    let b = Bundle::new("stdin", &["sh", "-c", &dumper()]);
     b.run_detached("c");
-    let shares_before = b.host_file(&b.cgroup, "cpu", "cpu.shares");
-    let soft_before = b.host_file(&b.cgroup, "memory", "memory.soft_limit_in_bytes");
+    let shares_before = b.host_file(&b.cgroup, "cpu", shares_file());
+    let reservation_before = b.host_file(&b.cgroup, "memory", reservation_file());
 
     let body = update_body(&b, "c");
     let out = b.rrun_stdin(&["update", "--resources", "-", "c"], &body);
     assert!(out.status.success(), "update: {}", stderr(&out));
 
-    let swap = host::swap_accounting();
-    let host = |c, f| b.host_file(&b.cgroup, c, f);
-    assert_eq!(host("memory", "memory.limit_in_bytes"), "134217728");
-    if swap {
-        assert_eq!(host("memory", "memory.memsw.limit_in_bytes"), "268435456");
+    // 128 MiB of memory, 256 MiB of memory+swap, 50 ms of CPU per 100 ms.
+    let mut expected = vec![("memory", limit_file(), "134217728".to_string())];
+    if host::swap_accounting() {
+        expected.push(("memory", swap_file(), swap_value(268435456, 134217728)));
     }
-    assert_eq!(host("cpu", "cpu.cfs_quota_us"), "50000");
-    assert_eq!(host("cpu", "cpu.cfs_period_us"), "100000");
+    expected.extend(quota_period(50000, 100000));
+    for (controller, file, value) in &expected {
+        assert_eq!(
+            &b.host_file(&b.cgroup, controller, file),
+            value,
+            "host {controller}/{file}"
+        );
+    }
     // Zeros in the body leave the values alone (shares, reservation).
-    assert_eq!(host("cpu", "cpu.shares"), shares_before);
-    assert_eq!(host("memory", "memory.soft_limit_in_bytes"), soft_before);
+    assert_eq!(b.host_file(&b.cgroup, "cpu", shares_file()), shares_before);
+    assert_eq!(
+        b.host_file(&b.cgroup, "memory", reservation_file()),
+        reservation_before
+    );
 
     let inside = inside_values(&b);
-    let mut expected = vec![
-        ("memory/memory.limit_in_bytes", "134217728"),
-        ("cpu/cpu.cfs_quota_us", "50000"),
-        ("cpu/cpu.cfs_period_us", "100000"),
-    ];
-    if swap {
-        expected.push(("memory/memory.memsw.limit_in_bytes", "268435456"));
-    }
-    for (file, value) in expected {
+    for (_, file, value) in expected {
         assert!(
-            inside.iter().any(|(k, v)| k == file && v == value),
+            inside.iter().any(|(k, v)| k == file && *v == value),
             "inside the container {file} should be {value}: {inside:?}"
         );
     }
@@ -294,6 +377,9 @@ struct FlagCase {
     file: &'static str,
     lacks: Option<String>,
     names: Vec<&'static str>,
+    /// Why runc 1.1 answers otherwise on this host, and the value rrun
+    /// must write instead (none for a refusal).
+    unlike_runc: Option<(String, Option<String>)>,
 }
 
 fn flag(flags: &[&str], controller: &'static str, file: &'static str) -> FlagCase {
@@ -303,6 +389,7 @@ fn flag(flags: &[&str], controller: &'static str, file: &'static str) -> FlagCas
         file,
         lacks: None,
         names: vec![file],
+        unlike_runc: None,
     }
 }
 
@@ -320,6 +407,16 @@ impl FlagCase {
         self.names = names.to_vec();
         self
     }
+
+    /// When `differs`, runc 1.1 does not do what rrun must (`why`): its
+    /// answer is not compared, and rrun's value must be `want` (or, with
+    /// `lacks`, a refusal).
+    fn unlike_runc(mut self, differs: bool, why: &str, want: Option<String>) -> FlagCase {
+        if differs {
+            self.unlike_runc = Some((why.to_string(), want));
+        }
+        self
+    }
 }
 
 #[test]
@@ -332,54 +429,88 @@ fn each_runc_flag_writes_the_same_file_as_runc() {
     } else {
         eprintln!("runc is not installed: rrun's values are not compared with runc's (skipped)");
     }
+    let v2 = host::unified();
     let swap = host::swap_accounting();
-    let no_swap = "no swap accounting (memory.memsw.*) on this host";
+    let no_swap = if v2 {
+        "no swap accounting (memory.swap.max) on this host"
+    } else {
+        "no swap accounting (memory.memsw.*) on this host"
+    };
     let rt = host::rt_group_sched();
-    let no_rt = "no real-time group scheduling (cpu.rt_*, CONFIG_RT_GROUP_SCHED) on this host";
+    let no_rt = if v2 {
+        "cgroup v2 has no real-time group scheduling"
+    } else {
+        "no real-time group scheduling (cpu.rt_*, CONFIG_RT_GROUP_SCHED) on this host"
+    };
     // Both containers' cgroups get 10000 of every 500000 µs.
     let rt_budget = host::rt_budget_for(2, 10000, 500000);
     let no_budget = "the cpu root has no real-time budget left for 10000/500000 µs in two cgroups";
-    // CFQ's weight file where it exists, else BFQ's.
-    let cfq = Path::new(CGROUP_ROOT)
-        .join("blkio")
-        .join(&b.cgroup[1..])
-        .join("blkio.weight")
-        .exists();
-    let weight_file = if cfq {
+    // CFQ's weight file where it exists, else BFQ's; on a unified host
+    // io.bfq.weight where BFQ is loaded, else io.weight (runc's order).
+    let weight_file = if v2 {
+        if host::cgroup_file("io", &b.cgroup, "io.bfq.weight").exists() {
+            "io.bfq.weight"
+        } else {
+            "io.weight"
+        }
+    } else if host::cgroup_file("blkio", &b.cgroup, "blkio.weight").exists() {
         "blkio.weight"
     } else {
         "blkio.bfq.weight"
     };
+    // The cpu.max of a unified host holds quota and period.
+    let (quota_file, period_file) = if v2 {
+        ("cpu.max", "cpu.max")
+    } else {
+        ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+    };
+    let (rt_period_file, rt_runtime_file, rt_names): (_, _, &[&str]) = if v2 {
+        ("cpu.max", "cpu.max", &["realtime"])
+    } else {
+        ("cpu.rt_period_us", "cpu.rt_runtime_us", &[])
+    };
     // A CPU and a memory node the cpuset root has ("0" on most machines).
     let cpus = host::first_cpuset("cpuset.cpus");
     let mems = host::first_cpuset("cpuset.mems");
+    let mut rt_period =
+        flag(&["--cpu-rt-period", "500000"], "cpu", rt_period_file).needs(rt, no_rt);
+    let mut rt_runtime = flag(&["--cpu-rt-runtime", "10000"], "cpu", rt_runtime_file)
+        .needs(rt, no_rt)
+        .needs(rt_budget, no_budget);
+    if v2 {
+        let why = "runc 1.1 takes real-time values on cgroup v2 and writes nothing";
+        rt_period = rt_period.named_by(rt_names).unlike_runc(true, why, None);
+        rt_runtime = rt_runtime.named_by(rt_names).unlike_runc(true, why, None);
+    }
     let cases = [
-        flag(&["--memory", "256m"], "memory", "memory.limit_in_bytes"),
-        flag(
-            &["--memory-swap", "512m"],
-            "memory",
-            "memory.memsw.limit_in_bytes",
-        )
-        .needs(swap, no_swap),
+        flag(&["--memory", "256m"], "memory", limit_file()),
+        // 512 MiB of memory+swap over the 256 MiB above.
+        flag(&["--memory-swap", "512m"], "memory", swap_file())
+            .needs(swap, no_swap)
+            .unlike_runc(
+                v2,
+                "runc 1.1 on cgroup v2 refuses a swap limit given without --memory \
+                 (\"unable to set swap limit without memory limit\": its update converts \
+                 memory+swap against a memory limit of 0); rrun keeps the container's limit",
+                Some(swap_value(512 << 20, 256 << 20)),
+            ),
         flag(
             &["--memory-reservation", "64m"],
             "memory",
-            "memory.soft_limit_in_bytes",
+            reservation_file(),
         ),
         flag(
             &["--memory", "96m", "--memory-swap", "1g"],
             "memory",
-            "memory.memsw.limit_in_bytes",
+            swap_file(),
         )
         .needs(swap, no_swap),
-        flag(&["--cpu-share", "512"], "cpu", "cpu.shares"),
-        flag(&["--cpu-period", "200000"], "cpu", "cpu.cfs_period_us"),
-        flag(&["--cpu-quota", "30000"], "cpu", "cpu.cfs_quota_us"),
-        flag(&["--cpu-quota", "-1"], "cpu", "cpu.cfs_quota_us"),
-        flag(&["--cpu-rt-period", "500000"], "cpu", "cpu.rt_period_us").needs(rt, no_rt),
-        flag(&["--cpu-rt-runtime", "10000"], "cpu", "cpu.rt_runtime_us")
-            .needs(rt, no_rt)
-            .needs(rt_budget, no_budget),
+        flag(&["--cpu-share", "512"], "cpu", shares_file()),
+        flag(&["--cpu-period", "200000"], "cpu", period_file),
+        flag(&["--cpu-quota", "30000"], "cpu", quota_file),
+        flag(&["--cpu-quota", "-1"], "cpu", quota_file),
+        rt_period,
+        rt_runtime,
         flag(&["--cpuset-cpus", &cpus], "cpuset", "cpuset.cpus"),
         flag(&["--cpuset-mems", &mems], "cpuset", "cpuset.mems"),
         flag(&["--pids-limit", "20"], "pids", "pids.max"),
@@ -401,6 +532,40 @@ fn each_runc_flag_writes_the_same_file_as_runc() {
         runc_args.push("r");
         let ours = b.rrun(&rrun_args);
         let theirs = runc.then(|| b.runc(&runc_args));
+        if let Some((why, want)) = &case.unlike_runc {
+            if let Some(theirs) = &theirs {
+                eprintln!(
+                    "{flags:?}: runc {} ({}); not compared: {why}",
+                    if theirs.status.success() {
+                        "succeeded"
+                    } else {
+                        "failed"
+                    },
+                    stderr(theirs).trim()
+                );
+            }
+            match (&case.lacks, want) {
+                (Some(why), _) => {
+                    let err = stderr(&ours);
+                    assert!(!ours.status.success(), "{flags:?} succeeded, but {why}");
+                    assert!(
+                        case.names.iter().any(|name| err.contains(name)),
+                        "{flags:?}: rrun's refusal names none of {:?}: {err}",
+                        case.names
+                    );
+                }
+                (None, Some(want)) => {
+                    assert!(ours.status.success(), "{flags:?}: {}", stderr(&ours));
+                    assert_eq!(
+                        &b.host_file(&b.cgroup, controller, file),
+                        want,
+                        "{flags:?}: {controller}/{file}"
+                    );
+                }
+                (None, None) => assert!(ours.status.success(), "{flags:?}: {}", stderr(&ours)),
+            }
+            continue;
+        }
         if let Some(theirs) = &theirs {
             assert_eq!(
                 ours.status.success(),
@@ -438,22 +603,25 @@ fn each_runc_flag_writes_the_same_file_as_runc() {
     // limit.
     let memory = if swap { 96u64 << 20 } else { 256u64 << 20 };
     assert_eq!(
-        b.host_file(&b.cgroup, "memory", "memory.limit_in_bytes"),
+        b.host_file(&b.cgroup, "memory", limit_file()),
         memory.to_string()
     );
     assert_eq!(b.host_file(&b.cgroup, "pids", "pids.max"), "20");
-    assert_eq!(b.host_file(&b.cgroup, "cpu", "cpu.shares"), "512");
+    assert_eq!(
+        b.host_file(&b.cgroup, "cpu", shares_file()),
+        shares_value(512)
+    );
     assert_eq!(b.host_file(&b.cgroup, "cpuset", "cpuset.cpus"), cpus);
     let alias = b.rrun(&["update", "--cpu-shares", "256", "c"]);
     assert!(alias.status.success(), "{}", stderr(&alias));
-    assert_eq!(b.host_file(&b.cgroup, "cpu", "cpu.shares"), "256");
+    assert_eq!(
+        b.host_file(&b.cgroup, "cpu", shares_file()),
+        shares_value(256)
+    );
 
     // Kernel memory is accepted and ignored; Intel RDT is refused; sizes
     // are checked as runc checks them.
-    let kmem_file = Path::new(CGROUP_ROOT)
-        .join("memory")
-        .join(&b.cgroup[1..])
-        .join("memory.kmem.limit_in_bytes");
+    let kmem_file = host::cgroup_file("memory", &b.cgroup, "memory.kmem.limit_in_bytes");
     let kmem_before = kmem_file
         .exists()
         .then(|| b.host_file(&b.cgroup, "memory", "memory.kmem.limit_in_bytes"));
@@ -483,25 +651,58 @@ fn each_runc_flag_writes_the_same_file_as_runc() {
 }
 
 /// create's disableOOMKiller survives any number of updates (the second
-/// one used to switch the OOM killer back on).
+/// one used to switch the OOM killer back on). cgroup v2 has no switch
+/// for it (no oom_kill_disable; memory.oom.group is another thing):
+/// there rrun, as runc, accepts the field and writes nothing, the
+/// container is made and every update applies memory.max.
 #[test]
 fn disable_oom_killer_survives_repeated_updates() {
     let b = Bundle::new("oomkeep", &["sleep", "1000"]);
     let resources = json!({"pids": {"limit": 64},
         "memory": {"limit": 268435456, "disableOOMKiller": true}});
-    b.write_config(&b.config(&["sleep", "1000"], &b.cgroup, resources));
+    b.write_config(&b.config(&["sleep", "1000"], &b.cgroup, resources.clone()));
     b.run_detached("c");
-    for limit in ["200m", "150m", "100m"] {
+    let v2 = host::unified();
+    if v2 {
+        if host::binary("runc").is_some() {
+            // runc takes the same config on this host.
+            b.runc_detached("r", &["sleep", "1000"], resources);
+        }
+        assert!(
+            !host::cgroup_file("memory", &b.cgroup, "memory.oom_control").exists(),
+            "a cgroup v2 host with memory.oom_control?"
+        );
+        eprintln!(
+            "cgroup v2: disableOOMKiller has no file; checked that it is accepted and that \
+             updates apply memory.max"
+        );
+    }
+    for (limit, bytes) in [
+        ("200m", 200u64 << 20),
+        ("150m", 150 << 20),
+        ("100m", 100 << 20),
+    ] {
         let out = b.rrun(&["update", "--memory", limit, "c"]);
         assert!(out.status.success(), "update {limit}: {}", stderr(&out));
-        let control = b.host_file(&b.cgroup, "memory", "memory.oom_control");
-        assert!(
-            control.contains("oom_kill_disable 1"),
-            "after --memory {limit}: {control}"
+        assert_eq!(
+            b.host_file(&b.cgroup, "memory", limit_file()),
+            bytes.to_string(),
+            "after --memory {limit}"
         );
+        if !v2 {
+            let control = b.host_file(&b.cgroup, "memory", "memory.oom_control");
+            assert!(
+                control.contains("oom_kill_disable 1"),
+                "after --memory {limit}: {control}"
+            );
+        }
     }
 }
 
+/// The memory and swap limits after create and each update: v1's memory
+/// and memory+swap files, or memory.max and memory.swap.max (the swap
+/// beyond memory: "0" when runc's memory+swap equals memory) on a unified
+/// host; the same as runc's where it runs the same steps.
 #[test]
 fn raising_memory_above_memsw_fails_like_runc() {
     let b = Bundle::new("order", &["sleep", "1000"]);
@@ -515,7 +716,12 @@ fn raising_memory_above_memsw_fails_like_runc() {
             !out.status.success(),
             "swap limited without swap accounting"
         );
-        assert!(err.contains("linux.resources.memory.swap"), "{err}");
+        let names = if host::unified() {
+            "memory.swap.max"
+        } else {
+            "linux.resources.memory.swap"
+        };
+        assert!(err.contains(names), "{err}");
         eprintln!(
             "no swap accounting on this host: the swap limit is refused at create; \
              the memory/memsw write order is not checked (skipped)"
@@ -529,31 +735,57 @@ fn raising_memory_above_memsw_fails_like_runc() {
     } else {
         eprintln!("runc is not installed: its refusal is not compared (skipped)");
     }
-    // memsw stays 64m: the kernel refuses a 128m memory limit, for both.
+    let limits = |memory: u64, memsw: u64, after: &str| {
+        assert_eq!(
+            b.host_file(&b.cgroup, "memory", limit_file()),
+            memory.to_string(),
+            "{} after {after}",
+            limit_file()
+        );
+        assert_eq!(
+            b.host_file(&b.cgroup, "memory", swap_file()),
+            swap_value(memsw, memory),
+            "{} after {after}",
+            swap_file()
+        );
+        if runc {
+            for file in [limit_file(), swap_file()] {
+                assert_eq!(
+                    b.host_file(&b.cgroup, "memory", file),
+                    b.host_file(&b.runc_cgroup(), "memory", file),
+                    "{file} after {after}: rrun vs runc"
+                );
+            }
+        }
+    };
+    limits(64 << 20, 64 << 20, "create");
+    // memsw stays 64m: a 128m memory limit is refused, for both (v1: by
+    // the kernel; v2: memory+swap below memory has no swap value).
     let ours = b.rrun(&["update", "--memory", "128m", "c"]);
     assert!(!ours.status.success(), "memory above memsw was accepted");
     if runc {
         let theirs = b.runc(&["update", "--memory", "128m", "r"]);
         assert!(!theirs.status.success(), "runc accepted memory above memsw");
     }
+    limits(64 << 20, 64 << 20, "the refused update");
     // With swap raised in the same update, swap is written first.
-    let ours = b.rrun(&["update", "--memory", "128m", "--memory-swap", "256m", "c"]);
+    let both = ["update", "--memory", "128m", "--memory-swap", "256m"];
+    let ours = b.rrun(&[&both[..], &["c"]].concat());
     assert!(ours.status.success(), "{}", stderr(&ours));
-    assert_eq!(
-        b.host_file(&b.cgroup, "memory", "memory.limit_in_bytes"),
-        "134217728"
-    );
-    assert_eq!(
-        b.host_file(&b.cgroup, "memory", "memory.memsw.limit_in_bytes"),
-        "268435456"
-    );
+    if runc {
+        let theirs = b.runc(&[&both[..], &["r"]].concat());
+        assert!(theirs.status.success(), "runc: {}", stderr(&theirs));
+    }
+    limits(128 << 20, 256 << 20, "--memory 128m --memory-swap 256m");
     // And lowering both writes memory first.
-    let ours = b.rrun(&["update", "--memory", "32m", "--memory-swap", "32m", "c"]);
+    let both = ["update", "--memory", "32m", "--memory-swap", "32m"];
+    let ours = b.rrun(&[&both[..], &["c"]].concat());
     assert!(ours.status.success(), "{}", stderr(&ours));
-    assert_eq!(
-        b.host_file(&b.cgroup, "memory", "memory.memsw.limit_in_bytes"),
-        "33554432"
-    );
+    if runc {
+        let theirs = b.runc(&[&both[..], &["r"]].concat());
+        assert!(theirs.status.success(), "runc: {}", stderr(&theirs));
+    }
+    limits(32 << 20, 32 << 20, "--memory 32m --memory-swap 32m");
 }
 
 #[test]
@@ -609,14 +841,15 @@ fn events_stats_has_runcs_keys_and_sane_values() {
     assert!(ours.status.success(), "{}", stderr(&ours));
     let ours: Value = serde_json::from_slice(&ours.stdout).unwrap();
 
+    let mut theirs = None;
     if host::binary("runc").is_some() {
         b.runc_detached("r", &["sleep", "1000"], json!({"pids": {"limit": 64}}));
-        let theirs = b.runc(&["events", "--stats", "r"]);
-        assert!(theirs.status.success(), "{}", stderr(&theirs));
-        let theirs: Value = serde_json::from_slice(&theirs.stdout).unwrap();
+        let out = b.runc(&["events", "--stats", "r"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let theirs: &Value = theirs.insert(serde_json::from_slice(&out.stdout).unwrap());
         let (mut our_keys, mut their_keys) = (BTreeSet::new(), BTreeSet::new());
         key_paths(&ours, "", &mut our_keys);
-        key_paths(&theirs, "", &mut their_keys);
+        key_paths(theirs, "", &mut their_keys);
         let differ: Vec<_> = our_keys
             .symmetric_difference(&their_keys)
             .filter(|k| !omitted_when_zero(k))
@@ -630,7 +863,7 @@ fn events_stats_has_runcs_keys_and_sane_values() {
                 .cloned()
                 .collect()
         };
-        assert_eq!(raw_keys(&ours), raw_keys(&theirs));
+        assert_eq!(raw_keys(&ours), raw_keys(theirs));
     } else {
         eprintln!("runc is not installed: the keys are not compared with runc's (skipped)");
     }
@@ -648,7 +881,15 @@ fn events_stats_has_runcs_keys_and_sane_values() {
         data["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
         "{data}"
     );
-    assert!(!data["cpuset"]["cpus"].as_array().unwrap().is_empty());
+    if host::unified() {
+        // A new cgroup's cpuset.cpus is empty on cgroup v2 (it runs on its
+        // parent's): what rrun reports must be what runc reports.
+        if let Some(theirs) = &theirs {
+            assert_eq!(data["cpuset"], theirs["data"]["cpuset"], "cpuset vs runc's");
+        }
+    } else {
+        assert!(!data["cpuset"]["cpus"].as_array().unwrap().is_empty());
+    }
     assert_eq!(data["network_interfaces"], Value::Null);
 }
 
@@ -729,6 +970,22 @@ fn events_reports_the_oom_kill_of_a_detached_container() {
             .join("\n")
     );
     b.wait_stopped("hog");
+    // The kernel counted the kill in the container's cgroup (kept until
+    // delete): memory.events' oom_kill on a unified host, oom_control's
+    // on v1 (4.13+).
+    let (file, key) = if host::unified() {
+        ("memory.events", "oom_kill ")
+    } else {
+        ("memory.oom_control", "oom_kill ")
+    };
+    let text = b.host_file(&b.cgroup, "memory", file);
+    match text.lines().find_map(|l| l.strip_prefix(key)) {
+        Some(n) => assert!(n.trim().parse::<u64>().unwrap() >= 1, "{file}: {text}"),
+        None if !host::unified() => {
+            eprintln!("no oom_kill count in memory.oom_control (before 4.13): not checked")
+        }
+        None => panic!("no oom_kill in {file}: {text}"),
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! What this machine offers, asked before a test relies on it: cgroup
-//! hierarchies and the files their kernel gives, I/O schedulers, swap
+//! What this machine offers, asked before a test relies on it: the cgroup
+//! layout (v1, hybrid, unified v2), where a container's cgroup files are
+//! on it (host and inside), the files its kernel gives, I/O schedulers, swap
 //! accounting, the real-time budget, block devices, the kernel's version,
 //! namespaces, binaries. A test that finds something missing adapts what
 //! it expects (what the host lacks must be refused, by rrun as by runc) or
@@ -91,6 +92,211 @@ pub fn v1_root_has(controller: &str, file: &str) -> bool {
     v1_mount(controller).is_some_and(|m| m.join(file).exists())
 }
 
+/// How this host mounts cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// v1 hierarchies only.
+    Legacy,
+    /// v1 hierarchies, and a cgroup2 tree at /sys/fs/cgroup/unified.
+    Hybrid,
+    /// cgroup v2 alone at /sys/fs/cgroup (Debian 12 with systemd).
+    Unified,
+}
+
+pub fn layout() -> Layout {
+    let mounts = cgroup_mounts();
+    if mounts
+        .iter()
+        .any(|(p, fstype, _)| fstype == "cgroup2" && p == Path::new(CGROUP_ROOT))
+    {
+        Layout::Unified
+    } else if hybrid() {
+        Layout::Hybrid
+    } else {
+        Layout::Legacy
+    }
+}
+
+/// The unified cgroup v2 hierarchy is /sys/fs/cgroup: no v1 controller.
+pub fn unified() -> bool {
+    layout() == Layout::Unified
+}
+
+/// The root of this host's cgroup2 tree: /sys/fs/cgroup on a unified host,
+/// /sys/fs/cgroup/unified on a hybrid one, none on a legacy one.
+pub fn cgroup2_root() -> Option<PathBuf> {
+    match layout() {
+        Layout::Unified => Some(PathBuf::from(CGROUP_ROOT)),
+        Layout::Hybrid => Some(PathBuf::from(CGROUP_ROOT).join("unified")),
+        Layout::Legacy => None,
+    }
+}
+
+/// The directory of the cgroup `cgroup` (a cgroupsPath, absolute, as a
+/// container's cgroup is named on every hierarchy) that holds the files
+/// of `controller`: on a unified host `/sys/fs/cgroup/<cgroup>` whatever
+/// the controller; elsewhere the directory in the controller's v1
+/// hierarchy (`unified` names the hybrid cgroup2 tree, `systemd` the
+/// `name=systemd` hierarchy).
+pub fn cgroup_dir(controller: &str, cgroup: &str) -> PathBuf {
+    let rel = cgroup.trim_start_matches('/');
+    if unified() {
+        return Path::new(CGROUP_ROOT).join(rel);
+    }
+    let mount = match controller {
+        "unified" => cgroup2_root(),
+        "systemd" => v1_mount("name=systemd"),
+        _ => v1_mount(controller),
+    };
+    mount
+        .unwrap_or_else(|| Path::new(CGROUP_ROOT).join(controller))
+        .join(rel)
+}
+
+/// `<cgroup_dir(controller, cgroup)>/<file>`.
+pub fn cgroup_file(controller: &str, cgroup: &str, file: &str) -> PathBuf {
+    cgroup_dir(controller, cgroup).join(file)
+}
+
+/// The trimmed text of a cgroup file of `cgroup`; panics naming the path
+/// when it cannot be read.
+pub fn read_cgroup_file(controller: &str, cgroup: &str, file: &str) -> String {
+    let path = cgroup_file(controller, cgroup, file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// Where a container whose /sys/fs/cgroup is a `cgroup` mount (its own
+/// cgroup in each hierarchy) finds the files of `controller`:
+/// `/sys/fs/cgroup` on a unified host, `/sys/fs/cgroup/<hierarchy>` on
+/// v1 (named as the host names its mount point: cpu, cpu,cpuacct...).
+pub fn inside_dir(controller: &str) -> String {
+    if unified() {
+        return CGROUP_ROOT.to_string();
+    }
+    let name = v1_mount(controller)
+        .and_then(|m| m.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| controller.to_string());
+    format!("{CGROUP_ROOT}/{name}")
+}
+
+/// Every directory the cgroup `cgroup` can have on this host, one per
+/// hierarchy (v1 controllers, named ones, the cgroup2 tree): what must
+/// be gone once its container is.
+pub fn cgroup_dirs(cgroup: &str) -> Vec<PathBuf> {
+    let rel = cgroup.trim_start_matches('/');
+    hierarchy_mount_points()
+        .into_iter()
+        .map(|m| m.join(rel))
+        .collect()
+}
+
+/// The entry /proc/<pid>/cgroup gives a process in the cgroup `path` for
+/// `controller`: `0::<path>` on a unified host, `:<controller>:<path>`
+/// (the end of a v1 line) elsewhere.
+pub fn proc_cgroup_entry(controller: &str, path: &str) -> String {
+    if unified() {
+        format!("0::{path}")
+    } else {
+        format!(":{controller}:{path}")
+    }
+}
+
+/// Where rrun (as runc) puts a relative cgroupsPath for this process: on
+/// a unified host under the parent of its own cgroup (its own holds
+/// processes, so no child may have controllers); on v1 and hybrid hosts
+/// under its own cgroup when it is the same in every v1 controller
+/// hierarchy, else under the roots.
+pub fn relative_cgroups_parent() -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if unified() {
+        let own = text
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/");
+        return Path::new(own)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/".to_string());
+    }
+    let paths: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, c, path) = (p.next()?, p.next()?, p.next()?);
+            (!c.is_empty() && !c.starts_with("name=")).then_some(path)
+        })
+        .collect();
+    if paths.windows(2).all(|w| w[0] == w[1]) {
+        paths.first().unwrap_or(&"/").to_string()
+    } else {
+        "/".to_string()
+    }
+}
+
+/// Controllers the cgroup2 root offers (`cgroup.controllers`): what a
+/// container's cgroup can get on a unified host.
+pub fn v2_controllers() -> Vec<String> {
+    cgroup2_root()
+        .and_then(|r| std::fs::read_to_string(r.join("cgroup.controllers")).ok())
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A cgroup directly below the cgroup2 root, or the cgroup of this
+/// process, has `file` (the kernel's config and the controllers the root
+/// delegates decide: `cpu.idle`, `cpu.max.burst`, `memory.swap.max`,
+/// `io.weight`...). The root itself has none of the controller files.
+pub fn v2_file_offered(file: &str) -> bool {
+    let Some(root) = cgroup2_root() else {
+        return false;
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("0::")
+                .map(|p| root.join(p.trim_start_matches('/')))
+        });
+    std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .chain(own)
+        .any(|dir| dir.is_dir() && dir != root && dir.join(file).exists())
+}
+
+/// The container's cgroup has `file`: on a unified host a cgroup below the
+/// root has it ([`v2_file_offered`]), elsewhere the v1 hierarchy of
+/// `controller` has it at its root.
+pub fn cgroup_file_offered(controller: &str, file: &str) -> bool {
+    if unified() {
+        v2_file_offered(file)
+    } else {
+        v1_root_has(controller, file)
+    }
+}
+
+/// runc 1.1's cpu.shares -> cpu.weight (cgroups.ConvertCPUSharesToCgroupV2Value).
+pub fn cpu_weight_of_shares(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.saturating_sub(2) * 9999) / 262142
+}
+
+/// runc's blkio weight (10-1000) -> io.weight (1-10000)
+/// (cgroups.ConvertBlkIOToIOWeightValue).
+pub fn io_weight_of_blkio(weight: u64) -> u64 {
+    if weight == 0 {
+        return 0;
+    }
+    1 + (weight.saturating_sub(10) * 9999) / 990
+}
+
 /// A disk of this host offers one of the I/O schedulers `names` (what
 /// /sys/block/*/queue/scheduler lists, the active one in brackets).
 pub fn io_scheduler_offered(names: &[&str]) -> bool {
@@ -109,17 +315,26 @@ pub fn io_scheduler_offered(names: &[&str]) -> bool {
 
 /// A child blkio cgroup has a weight file: `blkio.weight` (CFQ) or
 /// `blkio.bfq.weight` (BFQ, shown only below the root, so the schedulers
-/// the kernel offers tell). rrun asks the same (cgroups/resources.rs);
+/// the kernel offers tell); on a unified host `io.weight` or
+/// `io.bfq.weight`. rrun asks the same (cgroups/resources.rs);
 /// a fresh machine often offers only none, mq-deadline and kyber.
 pub fn blkio_weight_offered() -> bool {
+    if unified() {
+        // io.weight (blk-iocost), or io.bfq.weight while BFQ is loaded.
+        return v2_file_offered("io.weight") || v2_file_offered("io.bfq.weight");
+    }
     v1_root_has("blkio", "blkio.weight")
         || v1_root_has("blkio", "blkio.bfq.weight")
         || io_scheduler_offered(&["bfq", "cfq"])
 }
 
-/// Swap accounting (`memory.memsw.*`): off with `swapaccount=0` or
-/// without CONFIG_MEMCG_SWAP.
+/// Swap accounting (`memory.memsw.*` on v1, `memory.swap.max` on a
+/// unified host): off with `swapaccount=0` or without CONFIG_MEMCG_SWAP.
+/// (A host without swap has it all the same: the limits are written.)
 pub fn swap_accounting() -> bool {
+    if unified() {
+        return v2_file_offered("memory.swap.max");
+    }
     v1_root_has("memory", "memory.memsw.limit_in_bytes")
 }
 
@@ -199,8 +414,12 @@ pub fn first_of_list(list: &str) -> Option<String> {
 /// cpuset root, which a cgroup directly under it may always have ("0" on
 /// almost every machine, but CPU 0 may be offline or reserved).
 pub fn first_cpuset(file: &str) -> String {
-    v1_mount("cpuset")
-        .and_then(|m| std::fs::read_to_string(m.join(file)).ok())
+    // The cgroup2 root has only the effective lists.
+    let path = match cgroup2_root().filter(|_| unified()) {
+        Some(root) => Some(root.join(format!("{file}.effective"))),
+        None => v1_mount("cpuset").map(|m| m.join(file)),
+    };
+    path.and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|list| first_of_list(&list))
         .unwrap_or_else(|| "0".to_string())
 }

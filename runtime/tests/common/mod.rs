@@ -87,32 +87,11 @@ pub fn delete_every_container(tool: &str, root: &Path) {
     }
 }
 
-/// Every cgroup hierarchy a container may get a directory in on this
-/// hybrid host (v1 controllers, the named `name=systemd` hierarchy and the
-/// cgroup2 tree).
-pub const CGROUP_HIERARCHIES: &[&str] = &[
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "blkio",
-    "pids",
-    "hugetlb",
-    "net_cls",
-    "net_prio",
-    "perf_event",
-    "systemd",
-    "unified",
-];
-
-/// `cgroup` (a cgroupsPath) has no directory in any hierarchy.
+/// `cgroup` (a cgroupsPath) has no directory in any hierarchy of this
+/// host: every v1 one (named ones included) and the cgroup2 tree, or the
+/// unified tree alone.
 pub fn assert_no_cgroup(cgroup: &str, what: &str) {
-    for hierarchy in CGROUP_HIERARCHIES {
-        let dir = Path::new("/sys/fs/cgroup")
-            .join(hierarchy)
-            .join(cgroup.trim_start_matches('/'));
+    for dir in host::cgroup_dirs(cgroup) {
         assert!(!dir.exists(), "{what}: {} was left", dir.display());
     }
 }
