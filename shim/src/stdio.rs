@@ -18,12 +18,10 @@
 
 use libcontainer::container::StdioFds;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::socket::{
-    recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::Mode;
 use std::fs::File;
-use std::io::{IoSliceMut, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::CommandExt;
@@ -454,30 +452,9 @@ fn write_all(fd: RawFd, mut data: &[u8]) -> nix::Result<()> {
 }
 
 /// The pty master the container's process sent over the socketpair
-/// (during the library call, so it is already there).
+/// (during the library call, so it is already there), checked to be one.
 fn receive_master(socket: &OwnedFd) -> std::io::Result<OwnedFd> {
-    let mut name = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(|e| std::io::Error::other(format!("receiving the pty master: {e}")))?;
-    for c in msg
-        .cmsgs()
-        .map_err(|e| std::io::Error::other(format!("receiving the pty master: {e}")))?
-    {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS installed this fd in our table just now.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err(std::io::Error::other("the container sent no pty master"))
+    libcontainer::terminal::receive_master(socket, false).map_err(std::io::Error::other)
 }
 
 impl Kept {

@@ -1086,6 +1086,47 @@ fn lifecycle(ck: &Ck) -> CheckResult {
             && cpu.is_some_and(|c| c > 0),
         || format!("ContainerStats: {stats:?}, wanted its id, a working set and CPU time"),
     )?;
+    // What the kubelet's CRI stats provider asks: the pod's containers'
+    // stats, and the pod's own (its cgroup, and the sandbox's task).
+    let listed = cri
+        .block(ask(
+            "ListContainerStats",
+            cri.rs()
+                .list_container_stats(v1::ListContainerStatsRequest {
+                    filter: Some(v1::ContainerStatsFilter {
+                        pod_sandbox_id: pod.id.clone(),
+                        ..Default::default()
+                    }),
+                }),
+        ))?
+        .stats;
+    expect(
+        listed.len() == 1
+            && listed[0].attributes.as_ref().map(|a| a.id.as_str()) == Some(id.as_str())
+            && listed[0]
+                .memory
+                .as_ref()
+                .and_then(|m| m.working_set_bytes.as_ref())
+                .is_some(),
+        || format!("ListContainerStats of the pod: {listed:?}, wanted its container's"),
+    )?;
+    let pod_stats = cri
+        .block(ask(
+            "PodSandboxStats",
+            cri.rs().pod_sandbox_stats(v1::PodSandboxStatsRequest {
+                pod_sandbox_id: pod.id.clone(),
+            }),
+        ))?
+        .stats;
+    let linux = pod_stats.as_ref().and_then(|s| s.linux.as_ref());
+    expect(
+        linux
+            .and_then(|l| l.memory.as_ref())
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .is_some_and(|w| w.value > 0)
+            && linux.is_some_and(|l| l.containers.len() == 1),
+        || format!("PodSandboxStats: {pod_stats:?}, wanted the pod's memory and its container"),
+    )?;
     cri.block(ask(
         "UpdateContainerResources",
         cri.rs()
