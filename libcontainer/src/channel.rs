@@ -6,6 +6,16 @@
 //! as SCM_RIGHTS on the frame's first bytes, so a frame and its fds always
 //! arrive together. A stream (not SEQPACKET) because a config with a large
 //! seccomp profile or many annotations can exceed one datagram.
+//!
+//! What the caller receives comes from processes inside the container,
+//! and a container process that can reach them (a shared pid namespace,
+//! CAP_SYS_PTRACE, `pidfd_getfd`) can hold a copy of their socket and write
+//! into it: the caller's side treats frames as untrusted input. A frame is
+//! at most 64 MiB; once it has begun, the rest must follow within
+//! [`FRAME_DEADLINE`] (the sender writes a frame at once); and a caller
+//! that names the process on the other side ([`Channel::recv_from`]) stops
+//! waiting when that process exits, even while a copy of the socket keeps
+//! the connection open.
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -14,11 +24,14 @@ use nix::sys::socket::{
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// Most fds one frame carries (the kernel's SCM_MAX_FD is 253).
 pub const MAX_FDS: usize = 250;
 const MAX_FRAME: usize = 64 << 20;
+/// How long the rest of a begun frame may take to arrive.
+pub const FRAME_DEADLINE: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 10 });
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -26,6 +39,10 @@ pub enum ChannelError {
     Sys { op: &'static str, errno: Errno },
     #[error("channel: the other side closed the connection")]
     Closed,
+    #[error("channel: the process on the other side exited")]
+    PeerExited,
+    #[error("channel: a message was cut short (its rest did not follow within {}s)", FRAME_DEADLINE.as_secs())]
+    Truncated,
     #[error("channel: bad message: {0}")]
     Decode(String),
 }
@@ -89,57 +106,151 @@ impl Channel {
         Ok(())
     }
 
+    /// The next message and the fds that came with it; waits as long as
+    /// the other side keeps the connection open.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<(T, Vec<OwnedFd>), ChannelError> {
+        self.recv_from(None)
+    }
+
+    /// [`Channel::recv`], and [`ChannelError::PeerExited`] once the process
+    /// behind `peer` (a pidfd) has exited with nothing left to read.
+    pub fn recv_from<T: DeserializeOwned>(
+        &self,
+        peer: Option<BorrowedFd>,
+    ) -> Result<(T, Vec<OwnedFd>), ChannelError> {
         let mut header = [0u8; 4];
-        let fds = self.recv_exact(&mut header, true)?;
+        let fds = self.recv_exact(&mut header, true, peer)?;
         let len = u32::from_le_bytes(header) as usize;
         if len > MAX_FRAME {
             return Err(ChannelError::Decode(format!("frame of {len} bytes")));
         }
         let mut body = vec![0u8; len];
-        self.recv_exact(&mut body, false)?;
+        if len > 0 {
+            self.recv_more(&mut body, peer)?;
+        }
         let msg = serde_json::from_slice(&body).map_err(|e| ChannelError::Decode(e.to_string()))?;
         Ok((msg, fds))
     }
 
-    fn recv_exact(&self, buf: &mut [u8], with_fds: bool) -> Result<Vec<OwnedFd>, ChannelError> {
+    /// Fills `buf`: the first read waits without a deadline (and takes the
+    /// frame's fds when `with_fds`), the rest within [`FRAME_DEADLINE`].
+    fn recv_exact(
+        &self,
+        buf: &mut [u8],
+        with_fds: bool,
+        peer: Option<BorrowedFd>,
+    ) -> Result<Vec<OwnedFd>, ChannelError> {
         let mut fds = Vec::new();
-        let mut got = 0;
         let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
-        while got < buf.len() {
-            let mut iov = [IoSliceMut::new(&mut buf[got..])];
-            let cmsg = if with_fds && got == 0 {
-                Some(&mut cmsg_space)
-            } else {
-                None
-            };
-            let msg =
-                match recvmsg::<()>(self.as_raw_fd(), &mut iov, cmsg, MsgFlags::MSG_CMSG_CLOEXEC) {
-                    Ok(msg) => msg,
-                    Err(Errno::EINTR) => continue,
-                    Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
-                    Err(e) => {
-                        return Err(ChannelError::Sys {
-                            op: "recvmsg",
-                            errno: e,
-                        })
-                    }
-                };
-            if msg.bytes == 0 {
-                return Err(ChannelError::Closed);
+        let mut cmsg = with_fds.then_some(&mut cmsg_space);
+        let got = loop {
+            self.wait_readable(peer, None)?;
+            if let Some(n) = self.recv_some(buf, cmsg.as_deref_mut(), &mut fds)? {
+                break n;
             }
-            for c in msg.cmsgs().map_err(sys("recvmsg"))? {
-                if let ControlMessageOwned::ScmRights(raw) = c {
-                    // SAFETY: SCM_RIGHTS installed these fds in our table just now.
-                    fds.extend(
-                        raw.into_iter()
-                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                    );
-                }
-            }
-            got += msg.bytes;
+        };
+        if got < buf.len() {
+            self.recv_more(&mut buf[got..], peer)?;
         }
         Ok(fds)
+    }
+
+    /// Fills `buf` with what follows a frame's first bytes, by the deadline.
+    fn recv_more(&self, buf: &mut [u8], peer: Option<BorrowedFd>) -> Result<(), ChannelError> {
+        let deadline = Instant::now() + FRAME_DEADLINE;
+        let mut got = 0;
+        let mut ignored = Vec::new();
+        while got < buf.len() {
+            self.wait_readable(peer, Some(deadline))?;
+            if let Some(n) = self.recv_some(&mut buf[got..], None, &mut ignored)? {
+                got += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// One non-blocking recvmsg: `None` when there was nothing after all
+    /// (someone else holding a copy of the socket read it first).
+    fn recv_some(
+        &self,
+        buf: &mut [u8],
+        cmsg: Option<&mut Vec<u8>>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>, ChannelError> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let flags = MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT;
+        let msg = match recvmsg::<()>(self.as_raw_fd(), &mut iov, cmsg, flags) {
+            Ok(msg) => msg,
+            Err(Errno::EINTR) | Err(Errno::EAGAIN) => return Ok(None),
+            Err(Errno::ECONNRESET) => return Err(ChannelError::Closed),
+            Err(e) => {
+                return Err(ChannelError::Sys {
+                    op: "recvmsg",
+                    errno: e,
+                })
+            }
+        };
+        for c in msg.cmsgs().map_err(sys("recvmsg"))? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: SCM_RIGHTS installed these fds in our table just now.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        if msg.bytes == 0 {
+            return Err(ChannelError::Closed);
+        }
+        Ok(Some(msg.bytes))
+    }
+
+    /// Until the socket has something to read (or its end), the process
+    /// behind `peer` exited, or `deadline` passed.
+    fn wait_readable(
+        &self,
+        peer: Option<BorrowedFd>,
+        deadline: Option<Instant>,
+    ) -> Result<(), ChannelError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // SAFETY: self.fd stays open for the whole call.
+        let sock = unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) };
+        loop {
+            let mut fds = vec![PollFd::new(sock, PollFlags::POLLIN)];
+            fds.extend(peer.map(|p| PollFd::new(p, PollFlags::POLLIN)));
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(ChannelError::Truncated);
+                    }
+                    PollTimeout::try_from(left.as_millis().max(1) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Err(ChannelError::Truncated),
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    return Err(ChannelError::Sys {
+                        op: "poll",
+                        errno: e,
+                    })
+                }
+            }
+            if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                return Ok(());
+            }
+            if fds
+                .get(1)
+                .and_then(|p| p.revents())
+                .is_some_and(|r| !r.is_empty())
+            {
+                return Err(ChannelError::PeerExited);
+            }
+        }
     }
 }
 
@@ -203,5 +314,42 @@ mod tests {
         assert_eq!(fds.len(), 1);
         drop(a);
         assert!(matches!(b.recv::<Message>(), Err(ChannelError::Closed)));
+    }
+
+    fn write_raw(chan: &Channel, bytes: &[u8]) {
+        // SAFETY: the channel's fd is open for the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(chan.as_raw_fd()) };
+        assert_eq!(nix::unistd::write(fd, bytes).unwrap(), bytes.len());
+    }
+
+    #[test]
+    fn a_frame_cut_short_by_someone_holding_the_socket_ends_the_wait() {
+        let (a, b) = Channel::pair().unwrap();
+        // A header announcing 100 bytes and 3 of them; `a` stays open, as
+        // a container process holding a copy of the init's socket would.
+        write_raw(&a, &[100, 0, 0, 0, b'{', b'"', b'x']);
+        let e = b.recv::<Message>().unwrap_err();
+        assert!(matches!(e, ChannelError::Truncated), "{e}");
+        // An oversized header is refused at once.
+        write_raw(&a, &u32::MAX.to_le_bytes());
+        let e = b.recv::<Message>().unwrap_err();
+        assert!(e.to_string().contains("frame of"), "{e}");
+    }
+
+    #[test]
+    fn the_peer_exiting_ends_the_wait_after_what_it_sent() {
+        let (a, b) = Channel::pair().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pidfd = crate::utils::pidfd_open(child.id() as i32).unwrap();
+        a.send(&Message::Ready, &[]).unwrap();
+        child.wait().unwrap();
+        let peer = Some(std::os::fd::AsFd::as_fd(&pidfd));
+        assert!(matches!(
+            b.recv_from::<Message>(peer),
+            Ok((Message::Ready, _))
+        ));
+        // `a` is still open: without the pidfd this would wait forever.
+        let e = b.recv_from::<Message>(peer).unwrap_err();
+        assert!(matches!(e, ChannelError::PeerExited), "{e}");
     }
 }

@@ -6,11 +6,11 @@
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
-use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,9 @@ pub enum TerminalError {
         path: String,
         errno: Errno,
     },
+    /// What came over the console socket was not one pty master.
+    #[error("process.terminal: the container sent {0} instead of a pty master")]
+    NotAMaster(&'static str),
 }
 
 fn sys<'a>(op: &'static str, path: &'a str) -> impl Fn(Errno) -> TerminalError + 'a {
@@ -132,4 +135,90 @@ fn make_controlling_stdio(slave: &str) -> Result<(), TerminalError> {
         let _ = nix::unistd::close(fd);
     }
     Ok(())
+}
+
+/// The caller's side of `--console-socket` when it is the caller's own
+/// socketpair (`rrun run -t`, `rrun exec -t`, the shim): the pty master
+/// the container's process sent. That fd comes from inside the container,
+/// so it is checked to be a pty master (TIOCGPTN answers only on one)
+/// before anyone copies from it: a container that sends `/dev/zero` or a
+/// host file would otherwise have the caller copy from it forever. Extra
+/// fds in the message are closed. `wait` false: the message must already
+/// be there (the library call that made the process has returned).
+pub fn receive_master(socket: &OwnedFd, wait: bool) -> Result<OwnedFd, TerminalError> {
+    let mut name = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+    if !wait {
+        flags |= MsgFlags::MSG_DONTWAIT;
+    }
+    let msg = loop {
+        match recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), flags) {
+            Err(Errno::EINTR) => continue,
+            other => break other.map_err(sys("receive from the console socket", "/dev/ptmx"))?,
+        }
+    };
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for c in msg
+        .cmsgs()
+        .map_err(sys("receive from the console socket", "/dev/ptmx"))?
+    {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            // SAFETY: SCM_RIGHTS installed these fds in our table just now.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    if fds.len() != 1 {
+        return Err(TerminalError::NotAMaster(if fds.is_empty() {
+            "no fd"
+        } else {
+            "several fds"
+        }));
+    }
+    let master = fds.pop().expect("one fd");
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to a valid pointer; on an fd
+    // that is not a pty master it fails with ENOTTY or EINVAL.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(TerminalError::NotAMaster("an fd that is not one"));
+    }
+    Ok(master)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+    fn send(fds: &[RawFd]) -> Result<OwnedFd, TerminalError> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let iov = [IoSlice::new(b"/dev/ptmx")];
+        let cmsgs = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsgs };
+        sendmsg::<()>(theirs.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None).unwrap();
+        receive_master(&ours, false)
+    }
+
+    #[test]
+    fn only_one_pty_master_is_taken_from_the_console_socket() {
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let e = send(&[zero.as_raw_fd()]).unwrap_err().to_string();
+        assert!(e.contains("instead of a pty master"), "{e}");
+        let e = send(&[]).unwrap_err().to_string();
+        assert!(e.contains("no fd instead"), "{e}");
+        let master = open_master().unwrap();
+        let e = send(&[master.as_raw_fd(), zero.as_raw_fd()]).unwrap_err();
+        assert!(e.to_string().contains("several fds"), "{e}");
+        send(&[master.as_raw_fd()]).unwrap();
+    }
 }

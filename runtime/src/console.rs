@@ -4,12 +4,9 @@
 //! window size changes passed on.
 
 use anyhow::{Context, Result};
-use nix::sys::socket::{
-    recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::termios::{self, SetArg, Termios};
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 /// Our end of the console socketpair, and the end the container gets.
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
@@ -22,27 +19,9 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     .context("console socketpair")
 }
 
-/// The pty master the container init sent.
+/// The pty master the container init sent, checked to be one.
 pub fn receive_master(socket: &OwnedFd) -> Result<OwnedFd> {
-    let mut name = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .context("receiving the pty master")?;
-    for c in msg.cmsgs().context("receiving the pty master")? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS installed this fd in our table just now.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    anyhow::bail!("the container sent no pty master")
+    Ok(libcontainer::terminal::receive_master(socket, true)?)
 }
 
 /// Our stdin in raw mode while the container owns the terminal; restored

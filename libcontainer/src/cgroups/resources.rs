@@ -828,7 +828,10 @@ mod tests {
 
         std::fs::write(root.join("cgroup.controllers"), "memory pids\n").unwrap();
         let e = check(&host, &r).unwrap_err().to_string();
-        assert!(e.starts_with("linux.resources.rdma: rdma controller"), "{e}");
+        assert!(
+            e.starts_with("linux.resources.rdma: rdma controller"),
+            "{e}"
+        );
 
         std::fs::write(root.join("cgroup.controllers"), "memory pids rdma\n").unwrap();
         check(&host, &r).unwrap();

@@ -14,7 +14,7 @@ use crate::utils::io_errno;
 use crate::utils::{self, pidfd_send_signal, pidfd_wait_exit, process_start_time};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -211,7 +211,7 @@ fn create_in(
     drop(fifo);
     drop(console);
 
-    let received = receive_init(&ours);
+    let received = receive_init(&ours, &bootstrap);
     if crate::init::reaps_own_helpers() {
         // It exits right after handing us the init (or failing to).
         let _ = bootstrap.wait();
@@ -253,7 +253,8 @@ fn create_in(
             .and_then(|s| s.listener_metadata().as_deref());
         send_seccomp_agent(&ours, filter, metadata, &state)?;
     }
-    serve_init(&ours, config, &state)?;
+    let init = cleanup.init.as_ref().expect("init pidfd is set above");
+    serve_init(&ours, config, &state, init)?;
 
     state.status = Status::Created;
     if let Some(resources) = config
@@ -404,8 +405,16 @@ pub(super) fn spawn_bootstrap(
         .map_err(|e| ContainerError::sys(id, "spawn bootstrap", exe.exec_path())(io_errno(&e)))
 }
 
-pub(super) fn receive_init(chan: &Channel) -> Result<(i32, OwnedFd), ContainerError> {
-    match chan.recv::<Message>() {
+/// The bootstrap's answer: the init's pid and pidfd. `bootstrap` is the
+/// bootstrap process, so that a bootstrap gone without a word ends the wait
+/// even while the init (or a container process that took a copy of the
+/// socket) keeps the connection open.
+pub(super) fn receive_init(
+    chan: &Channel,
+    bootstrap: &std::process::Child,
+) -> Result<(i32, OwnedFd), ContainerError> {
+    let peer = utils::pidfd_open(bootstrap.id() as i32).ok();
+    match chan.recv_from::<Message>(peer.as_ref().map(|p| p.as_fd())) {
         Ok((Message::InitSpawned { pid }, mut fds)) if fds.len() == 1 => {
             Ok((pid, fds.pop().expect("one fd")))
         }
@@ -445,10 +454,16 @@ pub(super) fn send_seccomp_agent(
 }
 
 /// Answer the init until it is Ready: run prestart and createRuntime hooks
-/// when it asks, relay its errors.
-fn serve_init(chan: &Channel, config: &Config, state: &State) -> Result<(), ContainerError> {
+/// when it asks, relay its errors. `init` is its pidfd: an init that
+/// dies ends the wait.
+fn serve_init(
+    chan: &Channel,
+    config: &Config,
+    state: &State,
+    init: &OwnedFd,
+) -> Result<(), ContainerError> {
     loop {
-        match chan.recv::<Message>() {
+        match chan.recv_from::<Message>(Some(init.as_fd())) {
             Ok((Message::Ready, _)) => return Ok(()),
             Ok((Message::Warning { message }, _)) => {
                 tracing::warn!("container {}: {message}", state.id)

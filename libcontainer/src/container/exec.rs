@@ -15,7 +15,7 @@ use crate::state::{State, StateDir, Status};
 use crate::utils::{pidfd_open, pidfd_send_signal, process_start_time};
 use oci_spec::runtime::Process;
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 /// What an exec'd process gets from the container's config, kept from
@@ -112,12 +112,20 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     ours.send(&Message::Exec(Box::new(config)), &fds)?;
     drop(console);
     drop(init);
-    let received = receive_init(&ours);
+    let received = receive_init(&ours, &bootstrap);
     if crate::init::reaps_own_helpers() {
         let _ = bootstrap.wait();
     }
     let (pid, pidfd) = received?;
-    if let Err(e) = finish(&ours, opts, &state, &defaults, pid, frozen, &join_late) {
+    if let Err(e) = finish(
+        &ours,
+        opts,
+        &state,
+        &defaults,
+        (pid, &pidfd),
+        frozen,
+        &join_late,
+    ) {
         let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
         wait_process_gone(&pidfd);
         return Err(e);
@@ -264,7 +272,7 @@ fn finish(
     opts: &ExecOptions,
     state: &State,
     defaults: &ExecDefaults,
-    pid: i32,
+    (pid, pidfd): (i32, &OwnedFd),
     frozen: bool,
     join_late: &[PathBuf],
 ) -> Result<(), ContainerError> {
@@ -279,7 +287,7 @@ fn finish(
         )?;
     }
     loop {
-        match chan.recv::<Message>() {
+        match chan.recv_from::<Message>(Some(pidfd.as_fd())) {
             Ok((Message::Ready, _)) => break,
             Ok((Message::Warning { message }, _)) => {
                 tracing::warn!("container {}: exec: {message}", opts.id)
