@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 /// Most fds one frame carries (the kernel's SCM_MAX_FD is 253).
 pub const MAX_FDS: usize = 250;
 const MAX_FRAME: usize = 64 << 20;
-/// How long the rest of a begun frame may take to arrive.
-pub const FRAME_DEADLINE: Duration = Duration::from_secs(if cfg!(test) { 1 } else { 10 });
+/// How long the rest of a begun frame may take to arrive, where frames
+/// come from the container ([`Channel::recv_from`]). Those frames are
+/// small and sent with one write, so they arrive whole: a frame that
+/// stops halfway was begun by someone else.
+pub const FRAME_DEADLINE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -41,7 +44,7 @@ pub enum ChannelError {
     Closed,
     #[error("channel: the process on the other side exited")]
     PeerExited,
-    #[error("channel: a message was cut short (its rest did not follow within {}s)", FRAME_DEADLINE.as_secs())]
+    #[error("channel: a message from the container was cut short (its rest did not follow within {}s)", FRAME_DEADLINE.as_secs())]
     Truncated,
     #[error("channel: bad message: {0}")]
     Decode(String),
@@ -106,62 +109,77 @@ impl Channel {
         Ok(())
     }
 
-    /// The next message and the fds that came with it; waits as long as
-    /// the other side keeps the connection open.
+    /// The next message from the caller (trusted: waits as long as the
+    /// other side keeps the connection open) and the fds that came with it.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<(T, Vec<OwnedFd>), ChannelError> {
-        self.recv_from(None)
+        self.recv_frame(None, None)
     }
 
-    /// [`Channel::recv`], and [`ChannelError::PeerExited`] once the process
-    /// behind `peer` (a pidfd) has exited with nothing left to read.
+    /// The next message from a process in the container: a frame must
+    /// arrive whole within [`FRAME_DEADLINE`] of its first bytes, and
+    /// [`ChannelError::PeerExited`] once the process behind `peer` (a
+    /// pidfd) has exited with nothing left to read.
     pub fn recv_from<T: DeserializeOwned>(
         &self,
         peer: Option<BorrowedFd>,
     ) -> Result<(T, Vec<OwnedFd>), ChannelError> {
+        self.recv_frame(peer, Some(FRAME_DEADLINE))
+    }
+
+    fn recv_frame<T: DeserializeOwned>(
+        &self,
+        peer: Option<BorrowedFd>,
+        rest_within: Option<Duration>,
+    ) -> Result<(T, Vec<OwnedFd>), ChannelError> {
         let mut header = [0u8; 4];
-        let fds = self.recv_exact(&mut header, true, peer)?;
+        let (fds, deadline) = self.recv_exact(&mut header, peer, rest_within)?;
         let len = u32::from_le_bytes(header) as usize;
         if len > MAX_FRAME {
             return Err(ChannelError::Decode(format!("frame of {len} bytes")));
         }
         let mut body = vec![0u8; len];
         if len > 0 {
-            self.recv_more(&mut body, peer)?;
+            self.recv_more(&mut body, peer, deadline)?;
         }
         let msg = serde_json::from_slice(&body).map_err(|e| ChannelError::Decode(e.to_string()))?;
         Ok((msg, fds))
     }
 
-    /// Fills `buf`: the first read waits without a deadline (and takes the
-    /// frame's fds when `with_fds`), the rest within [`FRAME_DEADLINE`].
+    /// Fills `buf` (a frame's header) and takes the frame's fds: the first
+    /// read waits without a deadline; the deadline for the rest of the
+    /// frame, when there is one, starts there and is returned.
     fn recv_exact(
         &self,
         buf: &mut [u8],
-        with_fds: bool,
         peer: Option<BorrowedFd>,
-    ) -> Result<Vec<OwnedFd>, ChannelError> {
+        rest_within: Option<Duration>,
+    ) -> Result<(Vec<OwnedFd>, Option<Instant>), ChannelError> {
         let mut fds = Vec::new();
-        let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
-        let mut cmsg = with_fds.then_some(&mut cmsg_space);
+        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
         let got = loop {
             self.wait_readable(peer, None)?;
-            if let Some(n) = self.recv_some(buf, cmsg.as_deref_mut(), &mut fds)? {
+            if let Some(n) = self.recv_some(buf, Some(&mut cmsg), &mut fds)? {
                 break n;
             }
         };
+        let deadline = rest_within.map(|d| Instant::now() + d);
         if got < buf.len() {
-            self.recv_more(&mut buf[got..], peer)?;
+            self.recv_more(&mut buf[got..], peer, deadline)?;
         }
-        Ok(fds)
+        Ok((fds, deadline))
     }
 
-    /// Fills `buf` with what follows a frame's first bytes, by the deadline.
-    fn recv_more(&self, buf: &mut [u8], peer: Option<BorrowedFd>) -> Result<(), ChannelError> {
-        let deadline = Instant::now() + FRAME_DEADLINE;
+    /// Fills `buf` with what follows a frame's first bytes, by `deadline`.
+    fn recv_more(
+        &self,
+        buf: &mut [u8],
+        peer: Option<BorrowedFd>,
+        deadline: Option<Instant>,
+    ) -> Result<(), ChannelError> {
         let mut got = 0;
         let mut ignored = Vec::new();
         while got < buf.len() {
-            self.wait_readable(peer, Some(deadline))?;
+            self.wait_readable(peer, deadline)?;
             if let Some(n) = self.recv_some(&mut buf[got..], None, &mut ignored)? {
                 got += n;
             }
@@ -328,11 +346,11 @@ mod tests {
         // A header announcing 100 bytes and 3 of them; `a` stays open, as
         // a container process holding a copy of the init's socket would.
         write_raw(&a, &[100, 0, 0, 0, b'{', b'"', b'x']);
-        let e = b.recv::<Message>().unwrap_err();
+        let e = b.recv_from::<Message>(None).unwrap_err();
         assert!(matches!(e, ChannelError::Truncated), "{e}");
         // An oversized header is refused at once.
         write_raw(&a, &u32::MAX.to_le_bytes());
-        let e = b.recv::<Message>().unwrap_err();
+        let e = b.recv_from::<Message>(None).unwrap_err();
         assert!(e.to_string().contains("frame of"), "{e}");
     }
 

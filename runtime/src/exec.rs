@@ -188,7 +188,18 @@ fn add_capabilities(p: &mut Process, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let mut caps = p.capabilities().clone().unwrap_or_default();
+    // A process without a capabilities object has none: start from empty
+    // sets, not oci-spec's Default (which fills all five, inheritable and
+    // ambient included: CVE-2022-29162).
+    let mut caps = p.capabilities().clone().unwrap_or_else(|| {
+        let mut none = oci_spec::runtime::LinuxCapabilities::default();
+        none.set_bounding(None);
+        none.set_effective(None);
+        none.set_permitted(None);
+        none.set_inheritable(None);
+        none.set_ambient(None);
+        none
+    });
     for name in names {
         let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
             .with_context(|| format!("--cap {name}: unknown capability"))?;
