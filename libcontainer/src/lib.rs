@@ -85,6 +85,8 @@ pub mod config;
 pub mod container;
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod exe_guard;
+#[doc(hidden)] // the tests' fault-injection points; empty in a release build
+pub mod fault;
 pub mod features;
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod hooks;

@@ -103,6 +103,7 @@ pub fn create_from(opts: &CreateOptions, config: &Config) -> Result<Created, Con
     let cgroup_path = cgroups::resolve(&config.spec, &opts.id, opts.systemd_cgroup)?;
     cgroups::check_resources(&config.spec)?;
     let dir = StateDir::create(&opts.root, &opts.id)?;
+    crate::fault_point!("create:state-dir-made");
     let mut cleanup = Cleanup::new(&opts.id);
     let result = create_in(opts, config, &cgroup_path, &dir, &mut cleanup);
     if result.is_err() {
@@ -159,6 +160,7 @@ fn create_in(
 ) -> Result<Created, ContainerError> {
     let id = &opts.id;
     let fifo = make_exec_fifo(id, &dir.fifo_path())?;
+    crate::fault_point!("create:fifo-made");
     let console = console_socket(opts, config)?;
 
     let cgroup_created = !cgroups::exists(cgroup_path);
@@ -170,10 +172,12 @@ fn create_in(
         init_start_time: 0,
     };
     dir.save_owned(&owned)?;
+    crate::fault_point!("create:owned-saved");
 
     let (ours, theirs) = Channel::pair()?;
     let mut bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
     drop(theirs);
+    crate::fault_point!("create:bootstrap-spawned");
 
     let cgroup = Cgroup::open(cgroup_path)?;
     let resources = config
@@ -186,6 +190,7 @@ fn create_in(
         cleanup.cgroup = Some(cgroup);
     }
     let cgroup_join = joined?;
+    crate::fault_point!("create:cgroup-made");
 
     let layout = FdLayout {
         exec_fifo: true,
@@ -210,6 +215,7 @@ fn create_in(
     ours.send(&message, &fds)?;
     drop(fifo);
     drop(console);
+    crate::fault_point!("create:bootstrap-sent");
 
     let received = receive_init(&ours, &bootstrap);
     if crate::init::reaps_own_helpers() {
@@ -218,6 +224,7 @@ fn create_in(
     }
     let (pid, pidfd) = received?;
     cleanup.init = Some(pidfd);
+    crate::fault_point!("create:init-received");
     // The status of the container is derived from this start time: without
     // it a live init would read as stopped for good.
     let (start_time, _) = process_start_time(pid).ok_or_else(|| {
@@ -228,6 +235,7 @@ fn create_in(
     owned.pid = pid;
     owned.init_start_time = start_time;
     dir.save_owned(&owned)?;
+    crate::fault_point!("create:owned-pid-saved");
 
     let mut state = State {
         oci_version: crate::OCI_VERSION.to_string(),
@@ -255,6 +263,7 @@ fn create_in(
     }
     let init = cleanup.init.as_ref().expect("init pidfd is set above");
     serve_init(&ours, config, &state, init)?;
+    crate::fault_point!("create:init-ready");
 
     state.status = Status::Created;
     if let Some(resources) = config
@@ -267,8 +276,10 @@ fn create_in(
     }
     super::exec::save_defaults(dir, config)?;
     dir.save(&state)?;
+    crate::fault_point!("create:state-saved");
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(id, pid_file, pid)?;
+        crate::fault_point!("create:pid-file-written");
     }
     // Success: the init lives on; only the cgroup handle is let go.
     cleanup.cgroup = None;
@@ -480,6 +491,7 @@ fn serve_init(
                             .map_err(ContainerError::Setup)?;
                     }
                 }
+                crate::fault_point!("create:hooks-run");
                 chan.send(&Message::Resume { state: json }, &[])?;
             }
             Ok((Message::Error { message }, _)) => return Err(ContainerError::Setup(message)),

@@ -66,6 +66,7 @@ fn delete_from_owned(dir: StateDir, why: &str) -> Result<(), ContainerError> {
 fn remove(dir: StateDir, state: &State, force: bool) -> Result<(), ContainerError> {
     let id = &dir.id;
     let status = dir.current_status(state);
+    crate::fault_point!("delete:state-loaded");
     match status {
         Status::Stopped => {}
         Status::Created => kill_and_wait(state, status)?,
@@ -78,10 +79,13 @@ fn remove(dir: StateDir, state: &State, force: bool) -> Result<(), ContainerErro
             })
         }
     }
+    crate::fault_point!("delete:killed");
     if state.cgroup_created && !cgroups::remove_if_empty(&state.cgroup_path) {
         Cgroup::open(&state.cgroup_path)?.remove()?;
     }
+    crate::fault_point!("delete:cgroup-removed");
     dir.remove()?;
+    crate::fault_point!("delete:state-dir-removed");
     run_poststop(state);
     Ok(())
 }

@@ -96,6 +96,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     let (ours, theirs) = Channel::pair()?;
     let mut bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
     drop(theirs);
+    crate::fault_point!("exec:bootstrap-spawned");
     let config = ExecConfig {
         id: id.clone(),
         init_pid: state.pid,
@@ -112,11 +113,13 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     ours.send(&Message::Exec(Box::new(config)), &fds)?;
     drop(console);
     drop(init);
+    crate::fault_point!("exec:bootstrap-sent");
     let received = receive_init(&ours, &bootstrap);
     if crate::init::reaps_own_helpers() {
         let _ = bootstrap.wait();
     }
     let (pid, pidfd) = received?;
+    crate::fault_point!("exec:process-received");
     if let Err(e) = finish(
         &ours,
         opts,
@@ -305,6 +308,7 @@ fn finish(
             }
         }
     }
+    crate::fault_point!("exec:process-ready");
     if frozen {
         for procs in join_late {
             std::fs::write(procs, pid.to_string()).map_err(|e| {
@@ -317,6 +321,7 @@ fn finish(
     }
     if let Some(path) = &opts.pid_file {
         super::create::write_pid_file(&opts.id, path, pid)?;
+        crate::fault_point!("exec:pid-file-written");
     }
     Ok(())
 }

@@ -39,6 +39,7 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Contain
     let dir = StateDir::open(root, id)?;
     let state = dir.load()?;
     let status = dir.current_status(&state);
+    crate::fault_point!("kill:state-loaded");
     if all {
         return kill_all(&state, status, signal);
     }
@@ -50,6 +51,7 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Contain
         });
     }
     signal_init(&state, signal)?;
+    crate::fault_point!("kill:signalled");
     // A frozen process gets its signals when thawed. runc thaws a paused
     // container for SIGKILL only (the kill must land); other signals
     // wait for `resume`.

@@ -35,14 +35,23 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     }
     let fifo_path = dir.fifo_path();
     let fifo = open_fifo_writer(id, &fifo_path)?;
+    crate::fault_point!("start:fifo-opened");
+    // exec.fifo goes and `running` is recorded before the byte is written:
+    // a start that fails or is killed before the write leaves an init
+    // whose writer went away without a byte, which exits (`stopped`),
+    // never a running process behind `created` or behind a start that
+    // reported failure (state.json on a full --root, say).
+    let _ = std::fs::remove_file(&fifo_path);
+    crate::fault_point!("start:fifo-removed");
+    state.status = Status::Running;
+    dir.save(&state)?;
+    crate::fault_point!("start:state-saved");
     nix::unistd::write(&fifo, b"0").map_err(ContainerError::sys(
         id,
         "write",
         fifo_path.display(),
     ))?;
-    let _ = std::fs::remove_file(&fifo_path);
-    state.status = Status::Running;
-    dir.save(&state)?;
+    crate::fault_point!("start:fifo-written");
     // The init closes its end when it execs the process (close-on-exec) or
     // dies: poststart runs after the process started, as the spec says.
     wait_reader_gone(&fifo);

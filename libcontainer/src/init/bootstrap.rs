@@ -48,11 +48,13 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         Some(join) => join_cgroups(join)?,
         None => None,
     };
+    crate::fault_point!("bootstrap:cgroups-joined");
     let plan = Plan::new(&config.spec);
     plan.join_all()?;
     if plan.new_time {
         namespaces::unshare_time(config.spec.linux().as_ref())?;
     }
+    crate::fault_point!("bootstrap:namespaces-joined");
     // The init waits for EOF on this pipe: by then its id maps are written
     // and the caller has been told about it.
     let (maps_done_r, maps_done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
@@ -74,6 +76,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(maps_done_r);
+            crate::fault_point!("bootstrap:init-cloned");
             // Report before releasing the init: both write to the same
             // channel, and the caller must read InitSpawned before the
             // init's first message.
@@ -83,6 +86,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
                 let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
                 return Err(e);
             }
+            crate::fault_point!("bootstrap:init-reported");
             drop(maps_done_w);
             Ok(())
         }

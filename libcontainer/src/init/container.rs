@@ -80,6 +80,7 @@ fn build(
     fds: Vec<OwnedFd>,
     plan: &Plan,
 ) -> Result<Ready, InitError> {
+    crate::fault_point!("init:started");
     let fds = InitFds::split(config, fds)?;
     let spec = &config.spec;
     let process = process_of(config)?;
@@ -95,6 +96,7 @@ fn build(
     if !config.no_new_keyring {
         join_new_session_keyring(&config.id)?;
     }
+    crate::fault_point!("init:namespaces-set");
     let ctx = RootfsContext {
         spec,
         rootfs: &config.rootfs,
@@ -106,6 +108,7 @@ fn build(
     if !config.shares_mounts {
         rootfs::prepare(&ctx)?;
     }
+    crate::fault_point!("init:mounts-made");
     let state = exchange_state_for_hooks(chan, spec)?;
     let spec_hooks = spec.hooks().as_ref();
     run_hooks(
@@ -113,15 +116,18 @@ fn build(
         &state,
         "createContainer",
     )?;
+    crate::fault_point!("init:hooks-run");
     if config.shares_mounts {
         enter_shared_root(&ctx, &fds, process)?;
     } else {
         rootfs::pivot(&ctx)?;
+        crate::fault_point!("init:pivoted");
         setup_console(&fds, process, true)?;
         set_hostnames(spec)?;
         sysctl::apply(spec)?;
         rootfs::finalize(&ctx)?;
     }
+    crate::fault_point!("init:rootfs-done");
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
     process::prepare(process, personality)?;
     let executable = process::resolve_executable(process)?;
@@ -130,6 +136,7 @@ fn build(
     let _ = nix::unistd::chdir(process.cwd());
     let nnp = process.no_new_privileges().unwrap_or(false);
     let final_capset = process::drop_privileges(process, seccomp.is_some() && !nnp)?;
+    crate::fault_point!("init:privileges-dropped");
     send_warnings(chan)?;
     chan.send(&Message::Ready, &[])?;
     Ok(Ready {
@@ -177,9 +184,11 @@ pub(super) fn arm_seccomp(
 }
 
 fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infallible, InitError> {
+    crate::fault_point!("init:waiting-for-start");
     if let Some(fifo) = &ready.fds.exec_fifo {
         wait_for_start(fifo)?;
     }
+    crate::fault_point!("init:start-received");
     let hooks = config.spec.hooks().as_ref();
     run_hooks(
         hooks.and_then(|h| h.start_container().as_deref()),
@@ -188,6 +197,8 @@ fn start(config: &BootstrapConfig, ready: Ready) -> Result<std::convert::Infalli
     )?;
     let preserved = place_preserved_fds(&ready.fds.preserved)?;
     let execve = process::prepare_exec(process_of(config)?, ready.executable, preserved)?;
+    // Before the filter, which may deny the point's kill.
+    crate::fault_point!("init:before-exec");
     // From here on only the calls a seccomp profile cannot be spared:
     // seccomp (and sendmsg to the agent), capset, execve. Everything they
     // need is in memory already.

@@ -72,11 +72,13 @@ pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Resul
     let fds = ExecFds::split(&config, fds)?;
     // The host's paths, before any setns.
     let into_cgroup = super::bootstrap::join_cgroups(&config.cgroup_join)?;
+    crate::fault_point!("exec-bootstrap:cgroups-joined");
     let entered = look_at_init(config.init_pid, &fds.init)?;
     let now = entered.differ - CloneFlags::CLONE_NEWCGROUP;
     if !now.is_empty() {
         nix::sched::setns(fds.init.as_fd(), now).map_err(sys("setns into the container"))?;
     }
+    crate::fault_point!("exec-bootstrap:namespaces-joined");
     let (released_r, released_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     let flags = libc::CLONE_PARENT as u64;
     let cgroup_fd = into_cgroup.as_ref().map(AsRawFd::as_raw_fd);
@@ -92,6 +94,7 @@ pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Resul
         }
         Forked::Parent { pid, pidfd } => {
             drop(released_r);
+            crate::fault_point!("exec-bootstrap:process-cloned");
             // Reported before the process is released: both write to the
             // channel, and the caller must read this first.
             if let Err(e) = chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()]) {
@@ -182,6 +185,7 @@ fn prepare<'a>(
     fds: &ExecFds,
     entered: &Entered,
 ) -> Result<Ready<'a>, InitError> {
+    crate::fault_point!("exec-process:started");
     let process = &config.process;
     let seccomp = arm_seccomp(chan, config.seccomp.as_ref())?;
     if entered.differ.contains(CloneFlags::CLONE_NEWCGROUP) {
@@ -207,6 +211,7 @@ fn prepare<'a>(
     let _ = nix::unistd::chdir(process.cwd());
     let nnp = process.no_new_privileges().unwrap_or(false);
     let final_capset = process::drop_privileges(process, seccomp.is_some() && !nnp)?;
+    crate::fault_point!("exec-process:privileges-dropped");
     send_warnings(chan)?;
     chan.send(&Message::Ready, &[])?;
     if config.frozen {
@@ -230,6 +235,8 @@ fn prepare<'a>(
 fn exec(ready: Ready, fds: &ExecFds) -> Result<std::convert::Infallible, InitError> {
     let preserved = place_preserved_fds(&fds.preserved)?;
     let execve = process::prepare_exec(ready.process, ready.executable, preserved)?;
+    // Before the filter, which may deny the point's kill.
+    crate::fault_point!("exec-process:before-exec");
     if let Some(filter) = &ready.seccomp {
         filter.install()?;
     }
