@@ -96,6 +96,8 @@ pub mod namespaces;
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod process;
 #[doc(hidden)] // building block, pub for the project's tests only
+pub mod procfs;
+#[doc(hidden)] // building block, pub for the project's tests only
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;

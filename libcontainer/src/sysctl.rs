@@ -5,15 +5,13 @@
 //! time (in the runtime's namespaces), [`apply`] in the container init.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{stat, Mode};
-use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
+use nix::sys::stat::stat;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::procfs::{self, ProcfsError, ProcfsHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {
@@ -37,22 +35,10 @@ pub enum SysctlError {
         path: String,
         errno: Errno,
     },
-    #[error("opening /proc/sys of the container: {0}")]
-    ProcSys(Errno),
-    #[error("/proc/sys of the container is not on procfs")]
-    NotProcfs,
-    #[error("sysctl {key:?}: opening /proc/sys/{path}: {errno}")]
-    Open {
-        key: String,
-        path: String,
-        errno: Errno,
-    },
-    #[error("sysctl {key:?}: writing {value:?}: {source}")]
-    Write {
-        key: String,
-        value: String,
-        source: std::io::Error,
-    },
+    #[error("sysctl: {0}")]
+    Procfs(#[from] ProcfsError),
+    #[error("sysctl {key:?}: {source}")]
+    Write { key: String, source: ProcfsError },
 }
 
 /// Checks that every linux.sysctl key is namespaced and that the config
@@ -67,20 +53,22 @@ pub fn validate(spec: &Spec) -> Result<(), SysctlError> {
 }
 
 /// Writes every linux.sysctl value to /proc/sys/<key, dots as slashes>.
-/// Runs in the container init, after pivot_root, so /proc is the
-/// container's; the file is opened beneath /proc/sys without following
-/// symlinks, and /proc/sys must really be procfs.
+/// Runs in the container init, in the container's namespaces (a sysctl
+/// file acts on the namespaces of the process that writes it). The
+/// container's /proc is never used: the file is opened through the
+/// process's procfs handle (see [`crate::procfs`]), without following
+/// symlinks or crossing mounts, and written through that fd.
 pub fn apply(spec: &Spec) -> Result<(), SysctlError> {
     let entries = sysctls(spec);
     if entries.is_empty() {
         return Ok(());
     }
-    let proc_sys = open_proc_sys()?;
+    let proc = procfs::handle()?;
     // Sorted, so the order of writes does not depend on HashMap order.
     let mut keys: Vec<&String> = entries.keys().collect();
     keys.sort();
     for key in keys {
-        write_one(&proc_sys, key, &entries[key])?;
+        write_one(proc, key, &entries[key])?;
     }
     Ok(())
 }
@@ -178,38 +166,12 @@ fn same_file(a: &Path, b: &Path, key: &str) -> Result<bool, SysctlError> {
     Ok(a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 }
 
-fn open_proc_sys() -> Result<OwnedFd, SysctlError> {
-    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let raw = open("/proc/sys", flags, Mode::empty()).map_err(SysctlError::ProcSys)?;
-    // SAFETY: open just returned this descriptor and nothing else owns it.
-    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-    let fs = fstatfs(fd.as_fd()).map_err(SysctlError::ProcSys)?;
-    if fs.filesystem_type() != PROC_SUPER_MAGIC {
-        return Err(SysctlError::NotProcfs);
-    }
-    Ok(fd)
-}
-
-fn write_one(proc_sys: &OwnedFd, key: &str, value: &str) -> Result<(), SysctlError> {
+fn write_one(proc: &ProcfsHandle, key: &str, value: &str) -> Result<(), SysctlError> {
     check_path(key)?;
-    let path = path_of(key);
-    let how = OpenHow::new()
-        .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_TRUNC)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    let raw =
-        openat2(proc_sys.as_raw_fd(), path.as_str(), how).map_err(|errno| SysctlError::Open {
-            key: key.into(),
-            path: path.clone(),
-            errno,
-        })?;
-    // SAFETY: openat2 just returned this descriptor and nothing else owns it.
-    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
     // One write: a sysctl takes its value from a single write(2).
-    std::fs::File::from(fd)
-        .write_all(value.as_bytes())
+    proc.write(&format!("sys/{}", path_of(key)), value)
         .map_err(|source| SysctlError::Write {
             key: key.into(),
-            value: value.into(),
             source,
         })
 }

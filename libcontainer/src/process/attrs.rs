@@ -12,11 +12,17 @@ use oci_spec::runtime::{
 
 use super::ProcessError;
 
-/// Writes /proc/self/oom_score_adj. Lowering it below the value inherited
-/// needs CAP_SYS_RESOURCE, so a negative value may fail with EPERM.
+/// Writes oom_score_adj of this process, through the process's procfs
+/// handle (`/proc/<pid>/oom_score_adj` of a private procfs instance, see
+/// [`crate::procfs`]), never through the container's /proc, which a
+/// volume or a mount over the file could turn into another file.
+/// Lowering it below the value inherited needs CAP_SYS_RESOURCE, so a
+/// negative value may fail with EACCES.
 pub fn set_oom_score_adj(value: i32) -> Result<(), ProcessError> {
-    std::fs::write("/proc/self/oom_score_adj", value.to_string())
-        .map_err(|source| ProcessError::OomScoreAdj { value, source })
+    let error = |source| ProcessError::OomScoreAdj { value, source };
+    let proc = crate::procfs::handle().map_err(error)?;
+    proc.write_self("oom_score_adj", &value.to_string())
+        .map_err(error)
 }
 
 // From include/uapi/linux/ioprio.h.

@@ -32,8 +32,11 @@ pub enum ProcessError {
         hard: u64,
         errno: Errno,
     },
-    #[error("writing process.oomScoreAdj {value} to /proc/self/oom_score_adj: {source}")]
-    OomScoreAdj { value: i32, source: std::io::Error },
+    #[error("setting process.oomScoreAdj {value}: {source}")]
+    OomScoreAdj {
+        value: i32,
+        source: crate::procfs::ProcfsError,
+    },
     #[error("setting process.ioPriority (class {class}, priority {priority}): {reason}")]
     IoPriority {
         class: String,

@@ -41,8 +41,14 @@ fn set_supplementary_groups(gids: &[u32]) -> Result<(), ProcessError> {
     setgroups(&gids).map_err(|errno| user_error(format!("additionalGids {gids:?}"), errno))
 }
 
+/// Read through the procfs handle: a fake "deny" in the container's /proc
+/// would leave the caller's groups to the container process.
 fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|policy| policy.trim() == "deny")
+    let Ok(proc) = crate::procfs::handle() else {
+        return false;
+    };
+    proc.read_self("setgroups")
+        .is_ok_and(|policy| policy.trim() == "deny")
 }
 
 /// Sets the umask when the spec gives one; otherwise the inherited one stays,
