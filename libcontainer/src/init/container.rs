@@ -93,6 +93,9 @@ fn build(
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
             .map_err(sys("unshare(CLONE_NEWCGROUP)"))?;
     }
+    // The procfs handle for /proc writes, from our namespaces before any
+    // mount (see procfs); on failure the first write retries and reports.
+    let _ = crate::procfs::handle();
     if !config.no_new_keyring {
         join_new_session_keyring(&config.id)?;
     }
