@@ -201,6 +201,7 @@ pub fn mount_entry(
     let destination = Path::new("/").join(mount.destination());
     let options = parse_options(mount.options().as_deref().unwrap_or(&[]), &destination)?;
     let fstype = mount.typ().as_deref().unwrap_or("none");
+    check_proc_destination(ctx, mount, &destination, fstype, &options)?;
     if fstype == "cgroup" || fstype == "cgroup2" {
         return cgroup::mount_cgroup(ctx, root, &destination, &options);
     }
@@ -211,6 +212,134 @@ pub fn mount_entry(
     let source = mount.source().as_deref().map(Path::to_path_buf);
     let source = source.unwrap_or_else(|| PathBuf::from(fstype));
     fs_mount(ctx, root, &source, fstype, &destination, &options)
+}
+
+/// Files below /proc that a mount may cover: what lxcfs emulates (runc's
+/// list). Anything else below /proc is refused.
+const PROC_FILES_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// `path` with `.` and `..` resolved lexically (`..` stops at `/`).
+fn lexical_clean(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(part) => clean.push(part),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    clean
+}
+
+/// /proc is where the container's LSM labels, sysctls and oom score are
+/// read and written (CVE-2019-16884): a mount on /proc must be procfs (a
+/// `proc` mount, or a bind of a procfs), and below /proc only the files
+/// lxcfs emulates may be covered (a mount over a /proc file redirects
+/// whatever reads or writes it, CVE-2025-52881).
+fn check_proc_destination(
+    ctx: &RootfsContext,
+    mount: &Mount,
+    destination: &Path,
+    fstype: &str,
+    options: &MountOptions,
+) -> Result<(), RootfsError> {
+    let clean = lexical_clean(destination);
+    if clean == Path::new("/proc") {
+        let is_bind = fstype == "bind" || options.is_bind();
+        if !is_bind && fstype == "proc" {
+            return Ok(());
+        }
+        if is_bind {
+            let source = bind_source(ctx, mount, destination)?;
+            let fs = nix::sys::statfs::statfs(&source)
+                .map_err(|e| RootfsError::sys("statfs bind source", &source, e))?;
+            if fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC {
+                return Ok(());
+            }
+        }
+        let source = mount.source().as_deref().unwrap_or(Path::new(""));
+        return Err(RootfsError::Invalid(format!(
+            "mount {} (type {fstype}) on /proc: refused, /proc must be procfs",
+            source.display()
+        )));
+    }
+    if clean.starts_with("/proc") && !PROC_FILES_MOUNTABLE.iter().any(|f| clean == Path::new(f)) {
+        return Err(RootfsError::Invalid(format!(
+            "mount on {}: refused, nothing below /proc may be mounted over but the files \
+             lxcfs emulates",
+            destination.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A mount target that resolved into a procfs (through a symlink of the
+/// image: "/x" -> "/proc/self") is refused as a destination below /proc.
+fn check_not_in_procfs(target: BorrowedFd, destination: &Path) -> Result<(), RootfsError> {
+    let clean = lexical_clean(destination);
+    let fs = nix::sys::statfs::fstatfs(target)
+        .map_err(|e| RootfsError::sys("statfs mount target", destination, e))?;
+    let allowed =
+        clean == Path::new("/proc") || PROC_FILES_MOUNTABLE.iter().any(|f| clean == Path::new(f));
+    if fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC && !allowed {
+        return Err(RootfsError::Invalid(format!(
+            "mount on {}: refused, it resolves into procfs",
+            destination.display()
+        )));
+    }
+    Ok(())
+}
+
+/// procfs and sysfs are mounted on an ordinary directory of the rootfs,
+/// reached without any symlink (CVE-2023-27561, CVE-2023-28642: a /proc
+/// that is a symlink, maybe into a volume another container swaps). The
+/// directory is created if missing; the fd returned is the mount target,
+/// so nothing can swap it after the check.
+fn ordinary_directory(
+    root: BorrowedFd,
+    destination: &Path,
+    fstype: &str,
+) -> Result<OwnedFd, RootfsError> {
+    let relative = destination.strip_prefix("/").unwrap_or(destination);
+    let how = nix::fcntl::OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(
+            nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
+                | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
+                | nix::fcntl::ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    let open = || nix::fcntl::openat2(root.as_raw_fd(), relative, how);
+    let raw = match open() {
+        Err(Errno::ENOENT) => {
+            mkdir_all_in_root(root, destination, Mode::from_bits_truncate(DIR_MODE))
+                .map_err(|e| RootfsError::sys("mkdir", destination, e))?;
+            open()
+        }
+        other => other,
+    };
+    let raw = raw.map_err(|errno| match errno {
+        Errno::ELOOP | Errno::ENOTDIR => RootfsError::Invalid(format!(
+            "{fstype} must be mounted on an ordinary directory: {} is a symlink, or not a \
+             directory, or reached through a symlink ({errno})",
+            destination.display()
+        )),
+        errno => RootfsError::sys("open mount target", destination, errno),
+    })?;
+    // SAFETY: openat2 just returned this descriptor and nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
 
 /// The host path of a bind mount's source: relative ones are relative to
@@ -235,8 +364,13 @@ fn fs_mount(
     destination: &Path,
     options: &MountOptions,
 ) -> Result<(), RootfsError> {
-    let target = mkdir_all_in_root(root, destination, Mode::from_bits_truncate(DIR_MODE))
-        .map_err(|e| RootfsError::sys("mkdir", destination, e))?;
+    let target = if fstype == "proc" || fstype == "sysfs" {
+        ordinary_directory(root, destination, fstype)?
+    } else {
+        mkdir_all_in_root(root, destination, Mode::from_bits_truncate(DIR_MODE))
+            .map_err(|e| RootfsError::sys("mkdir", destination, e))?
+    };
+    check_not_in_procfs(target.as_fd(), destination)?;
     let flags = options.flags & !libc::MS_REMOUNT;
     let result = raw_mount(
         Some(source),
@@ -296,6 +430,7 @@ pub fn bind_mount(
         mkfile_in_root(root, destination, dir_mode)
     }
     .map_err(|e| RootfsError::sys("create bind target", destination, e))?;
+    check_not_in_procfs(target.as_fd(), destination)?;
     let bind_flags = libc::MS_BIND | (options.flags & libc::MS_REC);
     raw_mount(
         Some(source),
