@@ -30,6 +30,92 @@ pub struct Runtime {
     pub path: PathBuf,
 }
 
+/// The `ociVersion` bundles say: the newest the suite knows (its cases
+/// use 1.2 fields), unless a runtime refuses it.
+pub const OCI_VERSION: &str = "1.2.0";
+/// What is tried when a runtime refuses a version, newest first.
+const OCI_VERSIONS: &[&str] = &[OCI_VERSION, "1.1.0", "1.0.2"];
+
+/// The version each runtime's bundles say, by runtime name, and why
+/// [`OCI_VERSION`] was not it (see [`probe_oci_version`]).
+static OCI_VERSION_OF: std::sync::Mutex<Vec<(String, String, Option<String>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The `ociVersion` for the bundles of the runtime named `name`.
+pub fn oci_version_of(name: &str) -> String {
+    let table = OCI_VERSION_OF.lock().unwrap_or_else(|e| e.into_inner());
+    table
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map_or_else(|| OCI_VERSION.to_string(), |(_, v, _)| v.clone())
+}
+
+/// Why the runtime named `name` does not get [`OCI_VERSION`] (its error),
+/// if it does not.
+pub fn oci_version_refused(name: &str) -> Option<String> {
+    let table = OCI_VERSION_OF.lock().unwrap_or_else(|e| e.into_inner());
+    table
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .and_then(|(_, _, why)| why.clone())
+}
+
+/// Find the newest `ociVersion` the runtime accepts: create (then delete)
+/// a container from the default bundle with each of [`OCI_VERSIONS`]
+/// until the runtime stops refusing the version itself (an error that
+/// names the version: crun 1.8 takes only 1.0.x and says "unknown version
+/// specified"). Any other failure keeps the version: the cases will say
+/// what fails. Returns a line for the notes when the version is not
+/// [`OCI_VERSION`].
+pub fn probe_oci_version(runtime: &Runtime, base: &Path, checker: &Path) -> Option<String> {
+    let work = base.join(format!("oci-version-{}", runtime.name));
+    let root = work.join("root");
+    let mut chosen = OCI_VERSION.to_string();
+    let mut refused: Option<String> = None;
+    for (n, version) in OCI_VERSIONS.iter().enumerate() {
+        let id = format!("oci-version-{}-{n}", runtime.name);
+        let cgroups_path = format!("/{CGROUP_PARENT}/{id}-{}", std::process::id());
+        let Ok(mut bundle) = Bundle::create(&work.join(&id), checker, &cgroups_path) else {
+            break;
+        };
+        bundle.config["ociVersion"] = serde_json::json!(version);
+        bundle.set_args(&["true"]);
+        if bundle.write().is_err() {
+            break;
+        }
+        let call = |args: &[&str], n: &str| {
+            let mut cmd = Command::new(&runtime.path);
+            cmd.arg("--root").arg(&root).args(args);
+            let (out, err) = (work.join(format!("{n}.out")), work.join(format!("{n}.err")));
+            let code = run_to_files(&mut cmd, &out, &err, Vec::new());
+            (code, fs::read_to_string(&err).unwrap_or_default())
+        };
+        let (code, err) = call(&["create", "--bundle", &bundle.dir_str(), &id], &id);
+        call(&["delete", "--force", &id], &format!("{id}-delete"));
+        for dir in cgroup_dirs(&cgroups_path) {
+            let _ = wait_gone(&dir);
+        }
+        chosen = version.to_string();
+        let about_version = err.to_lowercase().contains("version");
+        if code == 0 || !about_version {
+            break;
+        }
+        let line = err.trim().lines().last().unwrap_or("").to_string();
+        if refused.is_none() {
+            refused = Some(format!("ociVersion {version}: {line}"));
+        }
+    }
+    let _ = fs::remove_dir_all(&work);
+    let note = refused
+        .as_ref()
+        .map(|why| format!("bundles say ociVersion {chosen}: the runtime refuses {why}"));
+    OCI_VERSION_OF
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((runtime.name.clone(), chosen, refused));
+    note
+}
+
 /// What a case returns: `Ok(Pass)`, `Ok(Skip(why))`, or `Err(why it failed)`.
 pub enum Outcome {
     Pass,
@@ -191,16 +277,19 @@ impl<'a> Env<'a> {
         self.cleanups.borrow_mut().push(Box::new(f));
     }
 
-    /// A fresh bundle for container `id` in this case's work dir.
+    /// A fresh bundle for container `id` in this case's work dir, with the
+    /// newest `ociVersion` this runtime accepts ([`probe_oci_version`]).
     pub fn bundle(&self, id: &str) -> Result<Bundle, String> {
-        ctx(
+        let mut bundle = ctx(
             Bundle::create(
                 &self.work.join(format!("bundle-{id}")),
                 &self.checker,
                 &self.cgroups_path(id),
             ),
             "build bundle",
-        )
+        )?;
+        bundle.config["ociVersion"] = serde_json::json!(oci_version_of(&self.runtime.name));
+        Ok(bundle)
     }
 
     /// `<runtime> --root R --log L --log-format json <args>`.
@@ -337,15 +426,17 @@ fn wait_gone(dir: &Path) -> Result<(), ()> {
     }
 }
 
-/// Every host directory a cgroups path maps to on this hybrid host.
+/// Every host directory a cgroups path maps to on this host: one per v1
+/// hierarchy (named ones included) and the hybrid cgroup2 tree, or the
+/// one directory of a unified host.
 pub fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
-    let rel = cgroups_path.trim_start_matches('/');
-    let Ok(entries) = fs::read_dir("/sys/fs/cgroup") else {
-        return Vec::new();
-    };
-    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path().join(rel)).collect();
-    dirs.sort();
-    dirs
+    host::cgroup_dirs(cgroups_path)
+}
+
+/// A file of the container's cgroup holding `controller`'s files (its v1
+/// hierarchy's directory, or its cgroup on a unified host).
+pub fn cgroup_file(cgroups_path: &str, controller: &str, file: &str) -> PathBuf {
+    host::cgroup_file(controller, cgroups_path, file)
 }
 
 /// Remove the suite's parent cgroup dirs (only if empty: rmdir refuses otherwise).

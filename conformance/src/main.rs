@@ -48,7 +48,17 @@ fn real_main() -> Result<i32> {
     let args = parse_args()?;
     let base = PathBuf::from(format!("/tmp/rrun-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&base).with_context(|| format!("mkdir {}", base.display()))?;
-    let (results, notes) = run_all(&args, &base);
+    // Each runtime's bundles say the newest ociVersion it accepts.
+    let mut version_notes = Vec::new();
+    for rt in &args.runtimes {
+        if let Some(note) = harness::probe_oci_version(rt, &base, &args.checker) {
+            eprintln!("{}: {note}", rt.name);
+            version_notes.push(format!("ociVersion [{}]: {note}", rt.name));
+        }
+    }
+    let (results, mut notes) = run_all(&args, &base);
+    version_notes.append(&mut notes);
+    let notes = version_notes;
     harness::remove_cgroup_parents();
     let _ = std::fs::remove_dir_all(&base);
     let failed_first = table::print(&args.runtimes, &results, &notes);

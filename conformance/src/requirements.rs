@@ -6,7 +6,9 @@
 //! keyword (a mount option, a sysctl) are `MUST` through runtime.md lifecycle
 //! step 2: "the container's runtime environment MUST be created according to
 //! the configuration". `runc` rows are runc-CLI behaviour rrun copies, not
-//! spec; `rrun` rows are stricter checks rrun makes that neither asks for.
+//! spec; `rrun` rows are stricter checks rrun makes that neither asks for;
+//! `CVE` rows are known runtime escapes, each attacked as its advisory
+//! describes (src/cases/security_*.rs): the runtime must not fall for it.
 
 pub struct Req {
     pub section: &'static str,
@@ -94,7 +96,6 @@ pub const REQUIREMENTS: &[Req] = &[
     req("runc.cli", "exec refuses a paused or stopped container; a failed exec leaves no process", "runc", &["runc.cli.exec.refusals"]),
     req("runc.cli", "--console-socket receives the pty master", "runc", &["config.process.terminal"]),
     req("runc.cli", "--preserve-fds passes fd 3, no other host fd leaks", "runc", &["config.process.preserve-fds"]),
-    req("runc.cli", "runtime binary cannot be overwritten from the container (CVE-2019-5736)", "runc", &["security.exe-guard"]),
     // config.md
     req("config.ociVersion", "a 1.2.0 bundle is accepted", "MUST", &[LIFECYCLE]),
     req("config.root", "root.path must exist (error otherwise)", "MUST", &["errors.root-missing"]),
@@ -222,4 +223,23 @@ pub const REQUIREMENTS: &[Req] = &[
     req("config-linux.seccomp", "filter in place with noNewPrivileges false and true", "MUST", &[
         "config-linux.seccomp.no-new-privileges-false", "config-linux.seccomp.no-new-privileges-true",
     ]),
+    // Known runtime escapes (cases: src/cases/security_*.rs), one per advisory.
+    req("security", "runtime binary not writable from the container through create (CVE-2019-5736)", "CVE", &["security.cve-2019-5736#create"]),
+    req("security", "runtime binary not writable from the container through exec (CVE-2019-5736)", "CVE", &["security.cve-2019-5736#exec"]),
+    req("security", "a mount over /proc that is not procfs is refused (CVE-2019-16884)", "CVE", &["security.cve-2019-16884"]),
+    req("security", "mount destinations stay in the rootfs under a symlink-exchange race (CVE-2021-30465)", "CVE", &[
+        "security.cve-2021-30465", "config.mounts.symlink-escape",
+    ]),
+    req("security", "inheritable and ambient sets empty unless the config asks, run and exec (CVE-2022-27650)", "CVE", &["security.cve-2022-27650"]),
+    req("security", "exec --cap grants no inheritable capability (CVE-2022-29162)", "CVE", &["security.cve-2022-29162"]),
+    req("security", "/proc a symlink into a volume raced by another container: refused (CVE-2023-27561)", "CVE", &["security.cve-2023-27561"]),
+    req("security", "/proc or /sys a symlink in the image: refused (CVE-2023-28642)", "CVE", &["security.cve-2023-28642"]),
+    req("security", "cwd /proc/self/fd/N and leaked fds never reach the host, run and exec (CVE-2024-21626)", "CVE", &[
+        "security.cve-2024-21626", "config.process.preserve-fds",
+    ]),
+    req("security", "nothing created on the host through a raced volume (CVE-2024-45310)", "CVE", &["security.cve-2024-45310"]),
+    req("security", "maskedPaths only ever bind the real /dev/null (CVE-2025-31133)", "CVE", &["security.cve-2025-31133"]),
+    req("security", "/dev/console is the container's pty, never a raced /dev/pts symlink (CVE-2025-52565)", "CVE", &["security.cve-2025-52565"]),
+    req("security", "writes to /proc are not redirected by a mount over the file (CVE-2025-52881)", "CVE", &["security.cve-2025-52881"]),
+    req("security", "hostile channel and console-socket messages from the container neither crash nor hang the caller", "rrun", &["security.untrusted-messages"]),
 ];

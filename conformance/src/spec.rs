@@ -7,14 +7,15 @@ use serde_json::{json, Value};
 /// The busybox applets linked into every test rootfs (`/bin/<applet>`).
 pub const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "sleep", "true", "false", "echo", "mkdir", "touch", "id", "env", "test",
-    "tty", "kill", "ps", "stat", "readlink", "head", "rm", "wc",
+    "tty", "kill", "ps", "stat", "readlink", "head", "rm", "wc", "mknod",
 ];
 
-/// `runc spec`'s default (ociVersion raised to 1.2.0).
+/// `runc spec`'s default (ociVersion raised to 1.2.0; a runtime that
+/// refuses it gets the newest it takes, see `harness::probe_oci_version`).
 pub fn default_config(hostname: &str, cgroups_path: &str) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     json!({
-        "ociVersion": "1.2.0",
+        "ociVersion": crate::harness::OCI_VERSION,
         "process": {
             "terminal": false,
             "user": {"uid": 0, "gid": 0},

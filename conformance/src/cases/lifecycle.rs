@@ -22,6 +22,17 @@ fn wait_file(path: &Path) -> bool {
 }
 
 pub fn create_start_kill_delete(env: &Env) -> CaseResult {
+    // Whether this runtime takes the suite's own ociVersion (the bundles
+    // of one that refuses it say the newest it takes instead).
+    env.check(
+        "oci-version",
+        crate::harness::oci_version_refused(&env.runtime.name).map(|why| {
+            format!(
+                "refuses {why}; its bundles say ociVersion {}",
+                crate::harness::oci_version_of(&env.runtime.name)
+            )
+        }),
+    );
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
     let out_dir = b.share_dir("/out")?;

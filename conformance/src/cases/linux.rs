@@ -3,7 +3,9 @@
 //! config.md mounts.
 
 use crate::ensure;
-use crate::harness::{cgroup_dirs, ctx, ns_inode, pid_alive, wait_until, CaseResult, Env, Outcome};
+use crate::harness::{
+    cgroup_dirs, ctx, host, ns_inode, pid_alive, wait_until, CaseResult, Env, Outcome,
+};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -573,29 +575,38 @@ fn read_trim(path: &std::path::Path) -> String {
         .to_string()
 }
 
+/// The container is in its absolute cgroupsPath (every hierarchy's
+/// cgroup.procs, or its one cgroup on a unified host), with its memory
+/// and pids limits (v1's memory.limit_in_bytes, memory.max on cgroup v2),
+/// read on the host and inside; delete removes the cgroup.
 pub fn cgroup_resources(env: &Env) -> CaseResult {
     let id = env.id("c");
     let mut b = env.bundle(&id)?;
     let limit: u64 = 64 << 20;
     b.config["linux"]["resources"]["memory"] = json!({"limit": limit});
     b.config["linux"]["resources"]["pids"] = json!({"limit": 99});
-    b.set_args(&["sh", "-c", "/checker report read:/sys/fs/cgroup/memory/memory.limit_in_bytes read:/sys/fs/cgroup/pids/pids.max; exec sleep 1000"]);
+    let limit_file = if host::unified() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    let inside = |ctrl: &str, file: &str| format!("{}/{file}", host::inside_dir(ctrl));
+    let (inside_mem_file, inside_pids_file) =
+        (inside("memory", limit_file), inside("pids", "pids.max"));
+    let script =
+        format!("/checker report read:{inside_mem_file} read:{inside_pids_file}; exec sleep 1000");
+    b.set_args(&["sh", "-c", &script]);
     b.write()?;
     let created = env.create(&b, &id)?;
     env.start(&id)?;
     let pid = env.state(&id)?["pid"].as_i64().unwrap_or(0).to_string();
     let rel = env.cgroups_path(&id);
-    let host = |ctrl: &str, file: &str| {
-        std::path::Path::new("/sys/fs/cgroup")
-            .join(ctrl)
-            .join(rel.trim_start_matches('/'))
-            .join(file)
-    };
-    let mem = read_trim(&host("memory", "memory.limit_in_bytes"));
+    let host = |ctrl: &str, file: &str| crate::harness::cgroup_file(&rel, ctrl, file);
+    let mem = read_trim(&host("memory", limit_file));
     ensure!(
         mem == limit.to_string(),
         "host {} is {mem:?}, want {limit}",
-        host("memory", "memory.limit_in_bytes").display()
+        host("memory", limit_file).display()
     );
     let pids = read_trim(&host("pids", "pids.max"));
     ensure!(
@@ -612,16 +623,16 @@ pub fn cgroup_resources(env: &Env) -> CaseResult {
         );
     }
     let r = created.wait_report()?;
-    let inside_mem = r["files"]["/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+    let inside_mem = r["files"][&inside_mem_file]
         .as_str()
         .unwrap_or("")
         .trim()
         .to_string();
     ensure!(
         inside_mem == limit.to_string(),
-        "memory.limit_in_bytes inside is {inside_mem:?}, want {limit}"
+        "{inside_mem_file} inside is {inside_mem:?}, want {limit}"
     );
-    let inside_pids = r["files"]["/sys/fs/cgroup/pids/pids.max"]
+    let inside_pids = r["files"][&inside_pids_file]
         .as_str()
         .unwrap_or("")
         .trim()

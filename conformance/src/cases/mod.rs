@@ -14,6 +14,12 @@ mod linux;
 mod process;
 mod seccomp;
 mod security;
+mod security_attack;
+mod security_channel;
+mod security_exe;
+mod security_mounts;
+mod security_proc;
+mod security_process;
 
 use crate::harness::{CaseResult, Env};
 
@@ -151,7 +157,22 @@ pub const ALL: &[Case] = &[
     case("runc.cli.exec.seccomp", exec::seccomp),
     case("runc.cli.exec.exit-code", exec::exit_code),
     case("runc.cli.exec.refusals", exec::refusals_leave_nothing),
-    case("security.exe-guard", security::exe_guard),
+    case("security.cve-2019-5736", security_exe::cve_2019_5736),
+    case("security.cve-2019-16884", security_proc::cve_2019_16884),
+    case("security.cve-2021-30465", security_mounts::cve_2021_30465),
+    case("security.cve-2022-27650", security_process::cve_2022_27650),
+    case("security.cve-2022-29162", security_process::cve_2022_29162),
+    case("security.cve-2023-27561", security_proc::cve_2023_27561),
+    case("security.cve-2023-28642", security_proc::cve_2023_28642),
+    case("security.cve-2024-21626", security_process::cve_2024_21626),
+    case("security.cve-2024-45310", security_mounts::cve_2024_45310),
+    case("security.cve-2025-31133", security_mounts::cve_2025_31133),
+    case("security.cve-2025-52565", security_mounts::cve_2025_52565),
+    case("security.cve-2025-52881", security_proc::cve_2025_52881),
+    case(
+        "security.untrusted-messages",
+        security_channel::untrusted_messages,
+    ),
     case("errors.bad-json", errors::bad_json),
     case("errors.root-missing", errors::root_missing),
     case("errors.unknown-namespace", errors::unknown_namespace),

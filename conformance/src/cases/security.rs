@@ -1,18 +1,13 @@
 //! Security-relevant behaviour: mount targets stay in the rootfs
 //! (CVE-2021-30465), no host fd leaks (CVE-2024-21626) and --preserve-fds,
-//! the runtime binary cannot be overwritten (CVE-2019-5736), the terminal.
+//! the terminal. The `security.<cve>` cases are in the `security_*`
+//! modules.
 
 use crate::ensure;
-use crate::harness::{
-    ctx, parse_report, wait_child, wait_until, CallOpts, CaseResult, Env, Outcome, Runtime,
-};
+use crate::harness::{ctx, parse_report, CallOpts, CaseResult, Env, Outcome};
 use serde_json::{json, Value};
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 pub fn mount_symlink_escape(env: &Env) -> CaseResult {
@@ -180,137 +175,4 @@ pub fn preserve_fds(env: &Env) -> CaseResult {
         }
     }
     Ok(Outcome::Pass)
-}
-
-/// CVE-2019-5736: an attacker in the container's namespaces must not be able
-/// to write the runtime binary through /proc/<init>/exe. Runs against a copy
-/// of the runtime, so a vulnerable runtime cannot destroy the real one.
-pub fn exe_guard(env: &Env) -> CaseResult {
-    let copy_path = env.work.join("runtime-copy");
-    ctx(
-        fs::copy(&env.runtime.path, &copy_path),
-        "copy the runtime binary",
-    )?;
-    ctx(
-        fs::set_permissions(&copy_path, fs::Permissions::from_mode(0o755)),
-        "chmod runtime copy",
-    )?;
-    let before = ctx(fs::read(&copy_path), "read runtime copy")?;
-    let copy = Runtime {
-        name: env.runtime.name.clone(),
-        path: copy_path.clone(),
-    };
-    let guard_env = ctx(
-        Env::new(&copy, env.case, &env.root, &env.work, &env.checker),
-        "guard env",
-    )?;
-    let result = attack(&guard_env);
-    let left = guard_env.finish();
-    let after = ctx(fs::read(&copy_path), "read runtime copy")?;
-    ensure!(
-        before == after,
-        "the runtime binary on the host was modified ({} -> {} bytes)",
-        before.len(),
-        after.len()
-    );
-    let attempts = result?;
-    ensure!(left.is_none(), "cleanup: {}", left.unwrap_or_default());
-    env.note(format!(
-        "attempts: {}",
-        crate::harness::truncate(&attempts, 600)
-    ));
-    Ok(Outcome::Pass)
-}
-
-fn attack(env: &Env) -> Result<String, String> {
-    let id = env.id("c");
-    let mut b = env.bundle(&id)?;
-    b.set_args(&["sleep", "1000"]);
-    b.write()?;
-    env.create(&b, &id)?;
-    let pid = env.state(&id)?["pid"].as_i64().unwrap_or(0).to_string();
-    let mut attacker = ctx(
-        Command::new("nsenter")
-            .args([
-                "--target",
-                &pid,
-                "--mount",
-                "--pid",
-                "--ipc",
-                "--uts",
-                "--net",
-                "--root",
-                "--wd",
-                "/checker",
-                "overwrite-exe",
-                "1",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn(),
-        "spawn nsenter",
-    )?;
-    let lines = read_lines(attacker.stdout.take().ok_or("no attacker stdout")?);
-    let ready = lines
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_default();
-    if !ready.contains("\"ready\"") {
-        let _ = attacker.kill();
-        let _ = attacker.wait();
-        return Err(format!("attacker did not get ready: {ready:?}"));
-    }
-    env.start(&id)?;
-    // Wait until the init has exec'd the user process (busybox sleep).
-    wait_until(Duration::from_secs(20), || {
-        fs::read_link(format!("/proc/{pid}/exe"))
-            .is_ok_and(|p| p.display().to_string().contains("busybox"))
-    });
-    if let Some(mut stdin) = attacker.stdin.take() {
-        let _ = stdin.write_all(b"g");
-    }
-    let verdict = lines
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_default();
-    let code = wait_child(attacker, Duration::from_secs(20));
-    let v: Value = serde_json::from_str(&verdict)
-        .map_err(|e| format!("attacker verdict {verdict:?} (exit {code}): {e}"))?;
-    ensure!(
-        v["write_succeeded"] == false,
-        "a write to the runtime image succeeded from the container: {}",
-        v["attempts"]
-    );
-    let summary: Vec<String> = v["attempts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    format!(
-                        "p{} {} {}={}",
-                        x["phase"],
-                        x["what"].as_str().unwrap_or(""),
-                        x["path"].as_str().unwrap_or(""),
-                        if x["ok"] == true {
-                            "ok".to_string()
-                        } else {
-                            format!("errno {}", x["errno"])
-                        }
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(summary.join("; "))
-}
-
-fn read_lines(out: std::process::ChildStdout) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
