@@ -5,8 +5,9 @@
 # command file, which runs the sets one after the other (a failing set does
 # not stop the others) and ends with "vm: N passed, N failed" (sets).
 
-# Issue 11's first list: what runs on a cgroup v2 + systemd host.
-V2_SETS=(cgroups freeze update_events exec cli embed conformance)
+# Issue 11's first list and the systemd driver: what runs on a cgroup v2 +
+# systemd host.
+V2_SETS=(cgroups freeze update_events exec cli embed systemd conformance)
 
 list_sets() {
     local f
