@@ -19,6 +19,7 @@ STEPS=(
     "build static conformance checker"
     "conformance suite"
     "engines end to end"
+    "cgroup v2 + systemd guest"
     "nothing left behind"
 )
 passed=0
@@ -134,4 +135,9 @@ step "cargo test" cargo test --workspace
 step "build static conformance checker" build_checker
 step "conformance suite" run_conformance
 step "engines end to end" run_engines
+# The v2 sets (scripts/vm/sets.sh) in a Debian 12 guest under qemu: cgroup v2,
+# systemd as pid 1. scripts/vm.sh installs qemu and mmdebstrap and builds
+# the image (cached under target/vm) the first time.
+step "cgroup v2 + systemd guest" env RRUN_VM_BOOT_TIMEOUT=180 RRUN_VM_TIMEOUT=1500 \
+    RRUN_VM_SET_TIMEOUT=600 scripts/vm.sh test v2
 step "nothing left behind" check_leftovers
