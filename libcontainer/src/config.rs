@@ -19,6 +19,17 @@ pub enum ConfigError {
         /// The errno reading it failed with.
         errno: Errno,
     },
+    /// `config.json` is not a regular file (a FIFO, device, socket or
+    /// directory: refused without being opened for reading, so that it
+    /// cannot block or have side effects), or is larger than
+    /// [`MAX_CONFIG_BYTES`].
+    #[error("{path}: {why}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What it is, or how large.
+        why: String,
+    },
     /// Not JSON, or not the spec's types.
     #[error("{path}: invalid JSON at {field}: {why}")]
     Parse {
@@ -89,10 +100,7 @@ impl Config {
             errno: crate::utils::io_errno(&e),
         })?;
         let path = bundle.join("config.json");
-        let data = std::fs::read(&path).map_err(|e| ConfigError::Read {
-            path: path.clone(),
-            errno: crate::utils::io_errno(&e),
-        })?;
+        let data = read_config_file(&path)?;
         let spec = parse(&path, &data)?;
         Self::from_spec(spec, bundle)
     }
@@ -118,6 +126,75 @@ impl Config {
             shares_mounts,
         })
     }
+}
+
+/// The largest `config.json` rrun reads: 16 MiB. Real configs are a few
+/// KiB (Docker's, with its seccomp profile, is 30 KiB; ten thousand mounts
+/// take 0.7 MiB); a larger one would be held several times over (the bytes,
+/// the parsed spec, the copy sent to the container's init, which must fit
+/// in one channel frame) and is refused before it is read.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Read `path` (a bundle's `config.json`) as [`Config::load`] does: it must
+/// be a regular file (symlinks are followed) of at most
+/// [`MAX_CONFIG_BYTES`]. The file is first opened with `O_PATH` and
+/// checked, then read through that very inode, so that a FIFO (whose open
+/// would wait for a writer), a device (whose open may do something) or a
+/// directory is refused without ever being opened for reading.
+pub fn read_config_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let read_error = |errno| ConfigError::Read {
+        path: path.to_path_buf(),
+        errno,
+    };
+    let file_error = |why: String| ConfigError::File {
+        path: path.to_path_buf(),
+        why,
+    };
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(read_error)?;
+    // SAFETY: open just returned this fd; OwnedFd takes sole ownership.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stat = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(read_error)?;
+    let kind = match stat.st_mode & libc::S_IFMT {
+        libc::S_IFREG => None,
+        libc::S_IFIFO => Some("a FIFO"),
+        libc::S_IFCHR => Some("a character device"),
+        libc::S_IFBLK => Some("a block device"),
+        libc::S_IFSOCK => Some("a socket"),
+        libc::S_IFDIR => Some("a directory"),
+        _ => Some("not a file"),
+    };
+    if let Some(kind) = kind {
+        return Err(file_error(format!("{kind}, not a regular file")));
+    }
+    let too_large = |size: String| {
+        file_error(format!(
+            "{size}: larger than the {} MiB rrun reads",
+            MAX_CONFIG_BYTES >> 20
+        ))
+    };
+    if stat.st_size as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(format!("{} bytes", stat.st_size)));
+    }
+    // The same inode, now for reading: /proc/self/fd/N of the O_PATH fd.
+    let file = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|e| read_error(crate::utils::io_errno(&e)))?;
+    let mut data = Vec::with_capacity(stat.st_size as usize);
+    // It may grow while read: never more than the limit (and one byte to
+    // tell).
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| read_error(crate::utils::io_errno(&e)))?;
+    if data.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large("it grew while read".into()));
+    }
+    Ok(data)
 }
 
 /// Parse `config.json`'s content (`path` only names it in errors), with
@@ -551,6 +628,33 @@ mod tests {
                 .contains("linux.seccomp.syscalls[0].args[0].index"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn config_json_must_be_a_small_regular_file() {
+        let dir = std::env::temp_dir().join(format!("rrun-config-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let big = dir.join("big");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_CONFIG_BYTES + 1).unwrap();
+        let small = dir.join("small");
+        std::fs::write(&small, "{}").unwrap();
+        let results = [
+            read_config_file(&fifo).map_err(|e| e.to_string()),
+            read_config_file(Path::new("/dev/zero")).map_err(|e| e.to_string()),
+            read_config_file(&dir).map_err(|e| e.to_string()),
+            read_config_file(&big).map_err(|e| e.to_string()),
+            read_config_file(&small).map_err(|e| e.to_string()),
+        ];
+        let _ = std::fs::remove_dir_all(&dir);
+        let [fifo, zero, dir, big, small] = results;
+        assert!(fifo.unwrap_err().ends_with("a FIFO, not a regular file"));
+        assert!(zero.unwrap_err().contains("a character device"));
+        assert!(dir.unwrap_err().contains("a directory"));
+        assert!(big.unwrap_err().contains("larger than the 16 MiB"));
+        assert_eq!(small.unwrap(), b"{}");
     }
 
     #[test]

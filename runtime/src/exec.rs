@@ -113,7 +113,20 @@ pub fn run(root: &Path, args: Args) -> Result<i32> {
 }
 
 fn read_process(path: &Path) -> Result<Process> {
-    let data = std::fs::read(path).with_context(|| format!("--process {}", path.display()))?;
+    // A pipe is fine here (`--process <(...)`, as with runc), but no more
+    // than a config.json may hold.
+    let limit = libcontainer::config::MAX_CONFIG_BYTES;
+    let mut data = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, limit + 1), &mut data))
+        .with_context(|| format!("--process {}", path.display()))?;
+    if data.len() as u64 > limit {
+        bail!(
+            "--process {}: larger than the {} MiB rrun reads",
+            path.display(),
+            limit >> 20
+        );
+    }
     let de = &mut serde_json::Deserializer::from_slice(&data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         anyhow::anyhow!(
@@ -134,8 +147,8 @@ fn process_from_flags(root: &Path, args: &Args) -> Result<Process> {
     }
     let listed = container::state(root, &args.id)?;
     let config_path = listed.state.bundle.join("config.json");
-    let data = std::fs::read(&config_path)
-        .with_context(|| format!("container {}: {}", args.id, config_path.display()))?;
+    let data = libcontainer::config::read_config_file(&config_path)
+        .with_context(|| format!("container {}", args.id))?;
     let spec = libcontainer::config::parse(&config_path, &data)?;
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(args.command.clone()));
