@@ -285,14 +285,35 @@ impl StateDir {
         if let Err(e) = std::fs::create_dir_all(root) {
             return Err(sys("mkdir", root, crate::utils::io_errno(&e)));
         }
-        match nix::unistd::mkdir(&path, Mode::from_bits_truncate(0o711)) {
-            Ok(()) => {}
-            Err(Errno::EEXIST) => return Err(StateError::Exists { id: id.to_string() }),
-            Err(e) => return Err(sys("mkdir", &path, e)),
+        // The directory appears under its id already locked: it is made
+        // and locked under a private name, then renamed without replacing.
+        // (Made in place, a `delete --force` could take it between mkdir and
+        // flock for a half-made one, and another create then lock the
+        // directory of a third.)
+        static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let claim = root.join(format!(".claim-{id}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&claim);
+        nix::unistd::mkdir(&claim, Mode::from_bits_truncate(0o711))
+            .map_err(|e| sys("mkdir", &claim, e))?;
+        let renamed = Self::lock(id, claim.clone()).and_then(|dir| {
+            nix::fcntl::renameat2(
+                None,
+                &claim,
+                None,
+                &path,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            )
+            .map_err(|e| match e {
+                Errno::EEXIST => StateError::Exists { id: id.to_string() },
+                e => sys("rename", &path, e),
+            })?;
+            Ok(StateDir { path, ..dir })
+        });
+        if renamed.is_err() {
+            let _ = std::fs::remove_dir_all(&claim);
         }
-        Self::lock(id, path).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(root.join(id));
-        })
+        renamed
     }
 
     /// Lock `<root>/<id>` if it exists without a state file: what a create
