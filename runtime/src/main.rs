@@ -166,7 +166,11 @@ fn usage_error(e: clap::Error) -> ! {
         let _ = e.print();
         std::process::exit(0);
     }
-    let args: Vec<String> = std::env::args().collect();
+    // args_os: std::env::args() panics on an argument that is not UTF-8,
+    // which is the very error clap is reporting here.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let value_of = |flag: &str| {
         let inline = format!("{flag}=");
         args.iter()
