@@ -118,6 +118,17 @@ impl Config {
             None => None,
         };
         let rootfs = resolve_rootfs(&spec, &bundle)?;
+        // Both are carried as JSON strings (to the container's init, in
+        // state.json, to hooks): a path that is not UTF-8 is refused here,
+        // naming it, not found unencodable half-way through create.
+        for (field, path) in [("bundle", &bundle), ("root.path", &rootfs)] {
+            if path.to_str().is_none() {
+                return Err(invalid(
+                    field,
+                    format!("{}: not UTF-8, which rrun cannot record", path.display()),
+                ));
+            }
+        }
         Ok(Config {
             spec,
             bundle,
