@@ -111,6 +111,8 @@ impl Bundle {
     /// hold a big config in memory themselves.
     fn rrun<S: AsRef<OsStr>>(&self, args: &[S]) -> Ran {
         let err_path = self.dir.join("stderr");
+        // Reaped by the wait4 below (for its rusage), which clippy cannot see.
+        #[allow(clippy::zombie_processes)]
         let mut child = Command::new(RRUN)
             .arg("--root")
             .arg(&self.root)
@@ -234,7 +236,7 @@ fn write_streamed(b: &Bundle, config: &Value, field: &str, value: impl Fn(&mut d
     b.clear_config();
     let text = config.to_string();
     let mut out = std::io::BufWriter::new(std::fs::File::create(b.config_path()).unwrap());
-    out.write_all(text[..text.len() - 1].as_bytes()).unwrap();
+    out.write_all(&text.as_bytes()[..text.len() - 1]).unwrap();
     write!(out, ",\"{field}\":").unwrap();
     value(&mut out);
     out.write_all(b"}").unwrap();
@@ -550,7 +552,8 @@ fn a_symlink_fifo_or_device_where_a_file_or_directory_is_expected() {
     // never opened for reading).
     let fifo = b.dir.join("fifo").display().to_string();
     let device = b.dir.join("null").display().to_string();
-    let runs: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let runs: Vec<(&str, Mutation)> = vec![
         (
             "rootfs a symlink",
             Box::new(|c| c["root"]["path"] = json!("rootlink")),

@@ -225,7 +225,7 @@ fn concurrent_operations_on_one_container_stay_consistent() {
         let outs = {
             let (b, id) = (b.clone(), id.clone());
             all_at_once(8, move |thread| {
-                let mut seed = 0x9e37_79b9_7f4a_7c15 ^ (round << 8 | thread as u64 + 1);
+                let mut seed = 0x9e37_79b9_7f4a_7c15 ^ ((round << 8) | (thread as u64 + 1));
                 let mut outs = Vec::new();
                 for step in 0..8 {
                     let mut args: Vec<String> = OPS[next(&mut seed) % OPS.len()]
@@ -233,7 +233,7 @@ fn concurrent_operations_on_one_container_stay_consistent() {
                         .map(|a| a.replace("ID", &id))
                         .collect();
                     // The last steps of odd rounds may end the container.
-                    if round % 2 == 1 && step >= 6 && next(&mut seed) % 4 == 0 {
+                    if round % 2 == 1 && step >= 6 && next(&mut seed).is_multiple_of(4) {
                         args = vec!["kill".into(), id.clone(), "KILL".into()];
                     }
                     if !args.contains(&id) && args[0] != "list" {
