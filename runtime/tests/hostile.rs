@@ -480,6 +480,19 @@ fn a_symlink_fifo_or_device_where_a_file_or_directory_is_expected() {
         &ran,
         &["config.json", "a directory"],
     );
+    // `exec` reads the bundle's config.json again (for the process's
+    // defaults): swapped for a FIFO after create, it must not hang either.
+    b.write(&b.config());
+    let ran = b.rrun(&["create", "--bundle", b.dir.to_str().unwrap(), "swapped"]);
+    assert_eq!(ran.code, Some(0), "create: {}", ran.stderr);
+    b.clear_config();
+    mkfifo(&b.config_path());
+    let ran = b.rrun(&["exec", "swapped", "true"]);
+    assert_eq!(ran.code, Some(1), "exec: {}", ran.stderr);
+    assert!(ran.one_line().contains("a FIFO"), "{}", ran.stderr);
+    let ran = b.rrun(&["delete", "--force", "swapped"]);
+    assert_eq!(ran.code, Some(0), "delete: {}", ran.stderr);
+    b.assert_clean("exec with config.json swapped for a FIFO");
 
     type Change = fn(&mut Value);
     let refused: &[(&str, Change, &[&str])] = &[
