@@ -98,10 +98,12 @@ pub(crate) fn kill_all(state: &State, status: Status, signal: i32) -> Result<(),
     if let Err(e) = freezer.freeze() {
         tracing::warn!("container {}: {e}", state.id);
     }
+    crate::fault_point!("kill:all-frozen");
     let pids = cgroup.pids();
     if let Ok(pids) = &pids {
         signal_pids(pids, signal);
     }
+    crate::fault_point!("kill:all-signalled");
     if let Err(e) = freezer.thaw() {
         tracing::warn!("container {}: {e}", state.id);
     }
