@@ -339,7 +339,12 @@ impl Cgroup {
     /// weights, hybrid hugetlb) ourselves.
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
         let host = resources::Host::probe()?;
-        let for_libcgroups = resources::for_libcgroups(&host, resources);
+        let mut for_libcgroups = resources::for_libcgroups(&host, resources);
+        // cgroupfs on v2: cpu.weight, io.weight and a zero swap as runc.
+        let v2_fs = host.is_unified() && !self.systemd;
+        if v2_fs {
+            for_libcgroups = resources::without_v2_extras(&for_libcgroups);
+        }
         let opt = ControllerOpt {
             resources: &for_libcgroups,
             disable_oom_killer: resources
@@ -364,6 +369,9 @@ impl Cgroup {
         }
         if host.is_unified() {
             let dir = Path::new(CGROUP_ROOT).join(relative_dir(&self.path)?);
+            if v2_fs {
+                resources::apply_v2_extras(&dir, resources)?;
+            }
             resources::write_rdma_v2(&dir, resources)?;
         }
         Ok(())

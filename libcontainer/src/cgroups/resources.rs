@@ -715,6 +715,91 @@ fn write(path: &Path, value: &str, field: &'static str) -> Result<(), ResourceEr
     })
 }
 
+/// On a cgroup v2 host managed through cgroupfs: what [`apply_v2_extras`]
+/// writes instead of libcgroups, taken out of what libcgroups gets.
+/// libcgroups 0.7 converts `cpu.shares` with the quadratic formula of
+/// runc 1.4 (512 -> 59) where runc 1.1 and crun 1.8, Debian 12's, convert
+/// linearly (512 -> 20); its `blockIO.weight` conversion overflows a u16
+/// (a panic in debug builds, a wrong io.weight in release ones).
+pub fn without_v2_extras(resources: &LinuxResources) -> LinuxResources {
+    let mut out = resources.clone();
+    if let Some(cpu) = resources.cpu() {
+        let mut cpu = cpu.clone();
+        cpu.set_shares(None);
+        out.set_cpu(Some(cpu));
+    }
+    if let Some(blkio) = resources.block_io() {
+        let mut blkio = blkio.clone();
+        blkio.set_weight(None);
+        out.set_block_io(Some(blkio));
+    }
+    out
+}
+
+/// runc 1.1's cpu.shares -> cpu.weight (ConvertCPUSharesToCgroupV2Value).
+pub fn cpu_weight_of_shares(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.saturating_sub(2) * 9999) / 262142
+}
+
+/// runc's blkio weight (10-1000) -> io.weight (1-10000)
+/// (ConvertBlkIOToIOWeightValue).
+pub fn io_weight_of_blkio(weight: u16) -> u64 {
+    if weight == 0 {
+        return 0;
+    }
+    1 + (u64::from(weight).saturating_sub(10) * 9999) / 990
+}
+
+/// The cgroup v2 writes runc's fs2 manager does and libcgroups does not do
+/// as runc does, after libcgroups' (see [`without_v2_extras`]): cpu.weight
+/// from `cpu.shares` (unless `unified` sets cpu.weight, which libcgroups
+/// writes after); `blockIO.weight` to io.bfq.weight as it is while BFQ is
+/// the disk's scheduler, else to io.weight converted; and
+/// memory.swap.max "0" when memory+swap equals memory (libcgroups writes
+/// nothing for a zero swap, which leaves "max": unlimited swap).
+pub fn apply_v2_extras(dir: &Path, resources: &LinuxResources) -> Result<(), ResourceError> {
+    let unified_sets = |key: &str| {
+        resources
+            .unified()
+            .as_ref()
+            .is_some_and(|u| u.contains_key(key))
+    };
+    if let Some(shares) = resources.cpu().as_ref().and_then(|c| c.shares()) {
+        if shares != 0 && !unified_sets("cpu.weight") {
+            write(
+                &dir.join("cpu.weight"),
+                &cpu_weight_of_shares(shares).to_string(),
+                "cpu.shares",
+            )?;
+        }
+    }
+    if let Some(weight) = resources.block_io().as_ref().and_then(|b| b.weight()) {
+        if weight != 0 {
+            let bfq = dir.join("io.bfq.weight");
+            if bfq.exists() {
+                write(&bfq, &weight.to_string(), "blockIO.weight")?;
+            } else {
+                write(
+                    &dir.join("io.weight"),
+                    &io_weight_of_blkio(weight).to_string(),
+                    "blockIO.weight",
+                )?;
+            }
+        }
+    }
+    if let Some(memory) = resources.memory() {
+        if let (Some(limit), Some(swap)) = (memory.limit(), memory.swap()) {
+            if limit > 0 && swap == limit && !unified_sets("memory.swap.max") {
+                write(&dir.join("memory.swap.max"), "0", "memory.swap")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `linux.resources.rdma` on a cgroup v2 host, as runc writes it: one
 /// `rdma.max` line per device, `<device> hca_handle=N hca_object=M`. The
 /// kernel refuses a device it does not know (ENODEV), named here.
