@@ -266,6 +266,11 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         delete_every_container(RRUN, &self.root);
+        // This test's own cgroup, if a failed assertion left it: rmdir
+        // removes only an empty one.
+        for dir in host::cgroup_dirs(&self.cgroup) {
+            let _ = std::fs::remove_dir(dir);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -481,6 +486,47 @@ fn rrun_killed_or_a_container_process_dying_at_every_step_leaves_nothing() {
         POINTS.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The same with the cgroup made beforehand (as an engine may make it):
+/// rrun did not create it and must not remove it, so only the init's own
+/// death or its pid in owned.json and state.json can end it, not the
+/// cgroup's removal. Create and start points: those before the init is
+/// recorded are where an init could outlive its rrun.
+#[test]
+fn with_a_cgroup_rrun_did_not_make_no_process_outlives_a_fault() {
+    let b = Bundle::new("premade");
+    let dirs = host::cgroup_dirs(&b.cgroup);
+    for (n, &(point, phase, dies)) in POINTS.iter().enumerate() {
+        if phase > Phase::Start {
+            continue;
+        }
+        let id = format!("premade{n}");
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        run_scenario(&b, &id, point, phase, dies);
+        assert_state_answers(&b, &id, point);
+        let out = b.rrun(None, &["delete", "--force", &id]);
+        assert!(
+            out.status.success(),
+            "{point}: delete --force: {}",
+            stderr(&out)
+        );
+        let pids = wait_for_no_process(&b.cgroup);
+        assert!(
+            pids.is_empty(),
+            "{point}: processes were left: {}",
+            describe(&pids)
+        );
+        assert!(!b.root.join(&id).exists(), "{point}: state dir left");
+        for dir in &dirs {
+            assert!(dir.is_dir(), "{point}: rrun removed {}", dir.display());
+            // Empty, and nothing made below it: rmdir succeeds.
+            std::fs::remove_dir(dir)
+                .unwrap_or_else(|e| panic!("{point}: rmdir {}: {e}", dir.display()));
+        }
+    }
 }
 
 /// A tmpfs of its own at `<bundle>/full`, in this test's private mount
