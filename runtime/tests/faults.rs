@@ -393,6 +393,22 @@ fn assert_state_answers(b: &Bundle, id: &str, what: &str) -> Option<String> {
     None
 }
 
+/// The rrun under test has the points: `cargo test` built it with the
+/// feature, but a plain `cargo build` in between replaces the same
+/// target/debug/rrun with one that has none, and every point would then
+/// pass for a step that was never faulted.
+fn assert_points_built_in() {
+    let binary = std::fs::read(RRUN).unwrap();
+    let has = binary
+        .windows(FAULT_ENV.len())
+        .any(|w| w == FAULT_ENV.as_bytes());
+    assert!(
+        has,
+        "{RRUN} has no fault-injection points (rebuilt without the feature by a \
+         plain cargo build?): run the test again"
+    );
+}
+
 /// Run the lifecycle up to `phase` with the fault set on every command,
 /// and check that the point's process died where the point says.
 fn run_scenario(b: &Bundle, id: &str, point: &str, phase: Phase, dies: Dies) {
@@ -466,6 +482,7 @@ fn run_scenario(b: &Bundle, id: &str, point: &str, phase: Phase, dies: Dies) {
 
 #[test]
 fn rrun_killed_or_a_container_process_dying_at_every_step_leaves_nothing() {
+    assert_points_built_in();
     let b = Bundle::new("steps");
     let started = std::time::Instant::now();
     for (n, &(point, phase, dies)) in POINTS.iter().enumerate() {
@@ -495,6 +512,7 @@ fn rrun_killed_or_a_container_process_dying_at_every_step_leaves_nothing() {
 /// recorded are where an init could outlive its rrun.
 #[test]
 fn with_a_cgroup_rrun_did_not_make_no_process_outlives_a_fault() {
+    assert_points_built_in();
     let b = Bundle::new("premade");
     let dirs = host::cgroup_dirs(&b.cgroup);
     for (n, &(point, phase, dies)) in POINTS.iter().enumerate() {
