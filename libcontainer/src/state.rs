@@ -343,7 +343,32 @@ impl StateDir {
         Ok(dir)
     }
 
+    /// Open and flock `path`. The directory may be removed (a delete) or
+    /// replaced (a delete, then a new create) while this waits for the
+    /// lock: the lock counts only if what it holds is still at `path`.
     fn lock(id: &str, path: PathBuf) -> Result<StateDir, StateError> {
+        loop {
+            let dir = Self::lock_once(id, path.clone())?;
+            let held = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&*dir._lock));
+            match (held, nix::sys::stat::stat(&path)) {
+                (Ok(a), Ok(b)) if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) => return Ok(dir),
+                (Ok(_), Ok(_)) => continue,
+                (_, Err(Errno::ENOENT)) | (_, Err(Errno::ENOTDIR)) => {
+                    return Err(StateError::NotExist { id: id.to_string() })
+                }
+                (Err(errno), _) | (_, Err(errno)) => {
+                    return Err(StateError::Sys {
+                        id: id.to_string(),
+                        op: "stat",
+                        path,
+                        errno,
+                    })
+                }
+            }
+        }
+    }
+
+    fn lock_once(id: &str, path: PathBuf) -> Result<StateDir, StateError> {
         let file = match nix::fcntl::open(
             &path,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
