@@ -547,6 +547,67 @@ fn with_a_cgroup_rrun_did_not_make_no_process_outlives_a_fault() {
     }
 }
 
+/// `exec --ignore-paused` into a paused container, faulted at each step:
+/// the caller moves the process into the frozen cgroup itself once it is
+/// set up, and the process waits for its word. The container stays
+/// paused, `delete --force` ends it whole.
+#[test]
+fn exec_into_a_paused_container_faulted_at_every_step_leaves_nothing() {
+    assert_points_built_in();
+    let b = Bundle::new("paused");
+    let points = POINTS
+        .iter()
+        .filter(|(point, phase, _)| *phase == Phase::Exec && *point != "exec-process:before-exec")
+        .map(|&(point, _, dies)| (point, dies))
+        .chain([("exec:frozen-cgroup-joined", Dies::Caller)]);
+    for (n, (point, dies)) in points.enumerate() {
+        let id = format!("paused{n}");
+        let out = b.create(&b.root, None, &id);
+        assert!(out.status.success(), "{point}: create: {}", stderr(&out));
+        for args in [["start", &id], ["pause", &id]] {
+            let out = b.rrun(None, &args);
+            assert!(
+                out.status.success(),
+                "{point}: {}: {}",
+                args[0],
+                stderr(&out)
+            );
+        }
+        let pid_file = b.root.join(format!("{id}.exec.pid"));
+        let out = b.rrun(
+            Some(point),
+            &[
+                "exec",
+                "--detach",
+                "--ignore-paused",
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                &id,
+                "true",
+            ],
+        );
+        assert_sane(&out, point);
+        match dies {
+            Dies::Caller => assert_eq!(
+                out.status.signal(),
+                Some(libc::SIGKILL),
+                "{point}: {}",
+                stderr(&out)
+            ),
+            _ => assert_eq!(out.status.code(), Some(1), "{point}: {}", stderr(&out)),
+        }
+        let status = assert_state_answers(&b, &id, point);
+        assert_eq!(status.as_deref(), Some("paused"), "{point}");
+        let out = b.rrun(None, &["delete", "--force", &id]);
+        assert!(
+            out.status.success(),
+            "{point}: delete --force: {}",
+            stderr(&out)
+        );
+        b.assert_clean(&b.root, &id, point);
+    }
+}
+
 /// A tmpfs of its own at `<bundle>/full`, in this test's private mount
 /// namespace (see common::isolate), unmounted on drop.
 struct SmallFs {

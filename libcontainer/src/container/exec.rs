@@ -317,6 +317,7 @@ fn finish(
                 )
             })?;
         }
+        crate::fault_point!("exec:frozen-cgroup-joined");
         chan.send(&Message::Proceed, &[])?;
     }
     if let Some(path) = &opts.pid_file {
