@@ -114,6 +114,16 @@ pub fn prepare_exec(
             })
         }
     }
+    // A cwd such as /proc/self/fd/N reaches whatever fd N of ours is at
+    // this moment, a directory outside the container's root included
+    // (CVE-2024-21626). getcwd(3) fails with ENOENT for a cwd that is not
+    // under the root: refuse it, whatever fds are open.
+    if let Err(errno) = nix::unistd::getcwd() {
+        return Err(ProcessError::Cwd {
+            cwd: cwd.to_path_buf(),
+            reason: format!("not under the container's root (getcwd: {errno})"),
+        });
+    }
     let first_closed = 3u32.saturating_add(preserve_fds);
     keep_open_across_exec(3..first_closed);
     mark_cloexec_from(first_closed)?;
