@@ -11,7 +11,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::Process;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TerminalError {
@@ -37,13 +37,20 @@ fn sys<'a>(op: &'static str, path: &'a str) -> impl Fn(Errno) -> TerminalError +
 /// Runs in the init after pivot_root. `socket` is the connected
 /// `--console-socket`. `bind_dev_console` is false for a container without
 /// a mount namespace of its own (its /dev is the caller's to leave alone).
+///
+/// Paths in the container's /dev are the image's (and, with a shared
+/// volume, a racing process's) to swap: the slave is reached from the
+/// master (TIOCGPTPEER), never by its /dev/pts name, the master is checked
+/// to be one, and /dev/console is bound over only when it is a file or a
+/// character device, through an fd, never through a symlink
+/// (CVE-2025-52565).
 pub fn setup_console(
     socket: &OwnedFd,
     process: &Process,
     bind_dev_console: bool,
 ) -> Result<(), TerminalError> {
     let master = open_master()?;
-    let slave_path = slave_path(&master)?;
+    let slave = open_slave(&master)?;
     if let Some(size) = process.console_size() {
         let ws = libc::winsize {
             ws_row: size.height() as u16,
@@ -57,11 +64,11 @@ pub fn setup_console(
         }
     }
     if bind_dev_console {
-        bind_console(&slave_path)?;
+        bind_console(&slave)?;
     }
     send_master(socket, &master)?;
     drop(master);
-    make_controlling_stdio(&slave_path)
+    make_controlling_stdio(slave)
 }
 
 fn open_master() -> Result<OwnedFd, TerminalError> {
@@ -73,6 +80,12 @@ fn open_master() -> Result<OwnedFd, TerminalError> {
     .map_err(sys("open", "/dev/ptmx"))?;
     // SAFETY: open just returned this fd to us.
     let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int to a valid pointer; it
+    // answers only on a pty master, whatever /dev/ptmx turned out to be.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(sys("not a pty master: TIOCGPTN", "/dev/ptmx")(Errno::last()));
+    }
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
@@ -81,24 +94,42 @@ fn open_master() -> Result<OwnedFd, TerminalError> {
     Ok(master)
 }
 
-fn slave_path(master: &OwnedFd) -> Result<String, TerminalError> {
-    let mut n: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes one unsigned int to a valid pointer.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
-        return Err(sys("TIOCGPTN", "/dev/ptmx")(Errno::last()));
+/// The master's slave, opened through the master itself.
+fn open_slave(master: &OwnedFd) -> Result<OwnedFd, TerminalError> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd < 0 {
+        return Err(sys("TIOCGPTPEER", "/dev/ptmx")(Errno::last()));
     }
-    Ok(format!("/dev/pts/{n}"))
+    // SAFETY: the kernel just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn bind_console(slave: &str) -> Result<(), TerminalError> {
-    let console = PathBuf::from("/dev/console");
-    if !console.exists() {
-        std::fs::File::create(&console)
-            .map_err(|e| sys("create", "/dev/console")(crate::utils::io_errno(&e)))?;
+fn bind_console(slave: &OwnedFd) -> Result<(), TerminalError> {
+    use crate::rootfs::paths;
+    use std::os::fd::AsFd;
+    let console = Path::new("/dev/console");
+    let root = paths::open_root(Path::new("/")).map_err(sys("open", "/"))?;
+    let target = match paths::open_in_root(root.as_fd(), console, OFlag::O_PATH | OFlag::O_NOFOLLOW)
+    {
+        Err(Errno::ENOENT) => {
+            paths::mkfile_in_root(root.as_fd(), console, Mode::from_bits_truncate(0o755))
+                .map_err(sys("create", "/dev/console"))?
+        }
+        other => other.map_err(sys("open", "/dev/console"))?,
+    };
+    let stat = nix::sys::stat::fstat(target.as_raw_fd()).map_err(sys("stat", "/dev/console"))?;
+    let kind = stat.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(sys(
+            "bind mount onto (not a file or a character device)",
+            "/dev/console",
+        )(Errno::EINVAL));
     }
     nix::mount::mount(
-        Some(slave),
-        &console,
+        Some(&paths::proc_fd_path(slave.as_fd())),
+        &paths::proc_fd_path(target.as_fd()),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
@@ -121,18 +152,27 @@ fn send_master(socket: &OwnedFd, master: &OwnedFd) -> Result<(), TerminalError> 
     Ok(())
 }
 
-fn make_controlling_stdio(slave: &str) -> Result<(), TerminalError> {
-    let fd = nix::fcntl::open(slave, OFlag::O_RDWR, Mode::empty()).map_err(sys("open", slave))?;
-    nix::unistd::setsid().map_err(sys("setsid", slave))?;
+fn make_controlling_stdio(slave: OwnedFd) -> Result<(), TerminalError> {
+    nix::unistd::setsid().map_err(sys("setsid", "the pty slave"))?;
     // SAFETY: TIOCSCTTY with argument 0 on a terminal fd we own.
-    if unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(sys("TIOCSCTTY", slave)(Errno::last()));
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(sys("TIOCSCTTY", "the pty slave")(Errno::last()));
     }
     for target in 0..=2 {
-        nix::unistd::dup2(fd, target).map_err(sys("dup2", slave))?;
+        if target == slave.as_raw_fd() {
+            // dup2 onto itself would keep close-on-exec.
+            nix::fcntl::fcntl(
+                target,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )
+            .map_err(sys("fcntl", "the pty slave"))?;
+        } else {
+            nix::unistd::dup2(slave.as_raw_fd(), target).map_err(sys("dup2", "the pty slave"))?;
+        }
     }
-    if fd > 2 {
-        let _ = nix::unistd::close(fd);
+    // Dropping `slave` closes it unless it is one of 0..=2 already.
+    if slave.as_raw_fd() <= 2 {
+        std::mem::forget(slave);
     }
     Ok(())
 }

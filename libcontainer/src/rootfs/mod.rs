@@ -230,12 +230,14 @@ pub fn finalize(ctx: &RootfsContext) -> Result<(), RootfsError> {
     {
         make_readonly(root.as_fd(), Path::new(path))?;
     }
-    for path in linux
+    let masked = linux
         .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        mask(root.as_fd(), Path::new(path))?;
+        .filter(|paths| !paths.is_empty());
+    if let Some(masked) = masked {
+        let null = open_null_device(root.as_fd())?;
+        for path in masked {
+            mask(root.as_fd(), null.as_fd(), Path::new(path))?;
+        }
     }
     if ctx
         .spec
@@ -290,8 +292,34 @@ fn remount_readonly(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
         .map_err(|e| RootfsError::sys("remount read-only", path, e))
 }
 
-/// Directories get a read-only empty tmpfs, everything else /dev/null.
-fn mask(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
+/// The container's /dev/null, opened once and checked to be the null
+/// device (char 1:3) before anything is bound from it: an image (or a
+/// process racing in a shared volume) that makes /dev/null a symlink or a
+/// file would otherwise have that file bound over every masked path, and
+/// /proc files left readable or writable (CVE-2025-31133). Binding from
+/// the fd, not the path, leaves no window to swap it afterwards.
+fn open_null_device(root: BorrowedFd) -> Result<OwnedFd, RootfsError> {
+    let path = Path::new("/dev/null");
+    let fd = paths::open_in_root(root, path, nix::fcntl::OFlag::O_PATH)
+        .map_err(|e| RootfsError::sys("open for maskedPaths", path, e))?;
+    let stat = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| RootfsError::sys("stat for maskedPaths", path, e))?;
+    let is_null = stat.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && libc::major(stat.st_rdev) == 1
+        && libc::minor(stat.st_rdev) == 3;
+    if !is_null {
+        return Err(RootfsError::sys(
+            "maskedPaths: not the null device (char 1:3)",
+            path,
+            nix::errno::Errno::ENODEV,
+        ));
+    }
+    Ok(fd)
+}
+
+/// Directories get a read-only empty tmpfs, everything else `null` (the
+/// checked /dev/null) bound over them.
+fn mask(root: BorrowedFd, null: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
     let Some(fd) = open_existing(root, path)? else {
         return Ok(());
     };
@@ -309,7 +337,7 @@ fn mask(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
         )
     } else {
         mounts::raw_mount(
-            Some(Path::new("/dev/null")),
+            Some(&paths::proc_fd_path(null)),
             &target,
             None,
             libc::MS_BIND,
