@@ -100,14 +100,27 @@ pub fn run(root: &Path, args: Args) -> Result<i32> {
     Ok(0)
 }
 
+/// `-r FILE` or `-r -` (stdin, as runc), read up to the size of a
+/// config.json: resources are a few hundred bytes, and a stream that never
+/// ends must not fill memory.
 fn read_resources(source: &str) -> Result<Vec<u8>> {
+    let limit = libcontainer::config::MAX_CONFIG_BYTES;
     let mut data = Vec::new();
     if source == "-" {
         std::io::stdin()
+            .take(limit + 1)
             .read_to_end(&mut data)
             .context("reading resources from stdin")?;
     } else {
-        data = std::fs::read(source).with_context(|| format!("open {source}"))?;
+        std::fs::File::open(source)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut data))
+            .with_context(|| format!("open {source}"))?;
+    }
+    if data.len() as u64 > limit {
+        anyhow::bail!(
+            "-r {source}: larger than the {} MiB rrun reads",
+            limit >> 20
+        );
     }
     Ok(data)
 }

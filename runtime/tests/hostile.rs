@@ -270,6 +270,14 @@ fn a_100_mb_config_is_refused_at_once_in_bounded_memory() {
         &["config.json", "larger than the 16 MiB"],
     );
     eprintln!("100 MB config: peak RSS {} kB", ran.max_rss_kb);
+    // The same file as `update -r`: refused before it is read whole.
+    let ran = b.rrun(&[
+        OsStr::new("update"),
+        OsStr::new("-r"),
+        b.config_path().as_os_str(),
+        OsStr::new("nope"),
+    ]);
+    b.assert_refused("update -r of 100 MB", &ran, &["larger than the 16 MiB"]);
 
     // Just under the limit, in 150,000 annotations (each is copied into
     // state.json and handed to the hooks): it runs, in bounded memory.
