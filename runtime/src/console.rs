@@ -51,16 +51,21 @@ impl Drop for RawMode {
     }
 }
 
-/// Give the pty our terminal's size.
-pub fn copy_window_size(master: &OwnedFd) {
-    let mut ws: libc::winsize = libc::winsize {
+/// Our terminal's size (of stdout), when it is a terminal.
+pub fn our_window_size() -> Option<libc::winsize> {
+    let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
     // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer.
-    if unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0 {
+    (unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0).then_some(ws)
+}
+
+/// Give the pty our terminal's size.
+pub fn copy_window_size(master: &OwnedFd) {
+    if let Some(ws) = our_window_size() {
         // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }

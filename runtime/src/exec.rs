@@ -67,11 +67,24 @@ pub struct Args {
 }
 
 pub fn run(root: &Path, args: Args) -> Result<i32> {
-    let process = match &args.process {
+    let mut process = match &args.process {
         Some(path) => read_process(path)?,
         None => process_from_flags(root, &args)?,
     };
     let terminal = process.terminal() == Some(true);
+    if terminal && args.console_socket.is_none() && process.console_size().is_none() {
+        // The pty gets our size before the process runs (the exec'd process
+        // sets consoleSize on the master first): a process that asks for
+        // the size at once must not see 0x0.
+        if let Some(ws) = console::our_window_size().filter(|ws| ws.ws_row > 0) {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(ws.ws_row))
+                .width(u64::from(ws.ws_col))
+                .build()
+                .context("consoleSize")?;
+            process.set_console_size(Some(size));
+        }
+    }
     if terminal && args.detach && args.console_socket.is_none() {
         bail!("cannot allocate tty if rrun will detach without setting console socket");
     }

@@ -43,13 +43,22 @@ pub fn run(mut opts: CreateOptions, detach: bool) -> Result<i32> {
     };
     opts.console_socket_fd = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     let created = container::create_from(&opts, &config)?;
+    // Our terminal goes raw and the pty gets its size before the process
+    // starts: a process that asks for the size at once (`stty size`) must
+    // not see 0x0.
+    let mut raw = None;
     let started = receive_master(console).and_then(|master| {
+        if let Some(master) = &master {
+            raw = Some(console::RawMode::enter());
+            console::copy_window_size(master);
+        }
         container::start(&opts.root, &opts.id)?;
         Ok(master)
     });
     let master = match started {
         Ok(master) => master,
         Err(e) => {
+            drop(raw);
             let _ = container::delete(&opts.root, &opts.id, true);
             return Err(e);
         }
@@ -57,14 +66,8 @@ pub fn run(mut opts: CreateOptions, detach: bool) -> Result<i32> {
     if detach {
         return Ok(0);
     }
-    let code = match master {
-        Some(master) => {
-            let _raw = console::RawMode::enter();
-            console::copy_window_size(&master);
-            wait_and_forward(&signals, &created.pidfd, Some(&master))?
-        }
-        None => wait_and_forward(&signals, &created.pidfd, None)?,
-    };
+    let code = wait_and_forward(&signals, &created.pidfd, master.as_ref())?;
+    drop(raw);
     container::delete(&opts.root, &opts.id, true)?;
     Ok(code)
 }
