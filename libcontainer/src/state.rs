@@ -19,6 +19,11 @@ pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const EXEC_FIFO: &str = "exec.fifo";
 pub(crate) const OWNED_FILE: &str = "owned.json";
 
+/// Said of an id whose create was killed half-way: `state` must not send
+/// an engine off to create it again (the id is still taken).
+const INTERRUPTED_HINT: &str =
+    " (a create of it was interrupted; delete --force removes what it left)";
+
 /// A container's status (runtime.md "State"), plus runc's `paused`.
 /// What is recorded is corrected when read (see [`crate::container::state`]):
 /// `paused` while the cgroup is frozen, `stopped` once the init is gone.
@@ -55,10 +60,14 @@ impl std::fmt::Display for Status {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// No container `id` under the root (or its create was not finished).
-    #[error("container does not exist: {id}")]
+    #[error("container does not exist: {id}{}", if *interrupted { INTERRUPTED_HINT } else { "" })]
     NotExist {
         /// The id asked for.
         id: String,
+        /// Its directory is there without a state file: a create of this
+        /// id was killed half-way, and the id stays taken until `delete`
+        /// with `force` removes what it left.
+        interrupted: bool,
     },
     /// `create` of an id that is taken.
     #[error("container with id {id} exists already")]
@@ -292,10 +301,11 @@ impl StateDir {
         // directory of a third.)
         static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let claim = root.join(format!(".claim-{id}-{}-{n}", std::process::id()));
+        let claim = root.join(format!("{CLAIM_PREFIX}{id}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&claim);
         nix::unistd::mkdir(&claim, Mode::from_bits_truncate(0o711))
             .map_err(|e| sys("mkdir", &claim, e))?;
+        crate::fault_point!("create:state-dir-claimed");
         let renamed = Self::lock(id, claim.clone()).and_then(|dir| {
             nix::fcntl::renameat2(
                 None,
@@ -335,10 +345,17 @@ impl StateDir {
 
     /// Open and lock an existing `<root>/<id>` that holds a state file.
     pub fn open(root: &Path, id: &str) -> Result<StateDir, StateError> {
-        validate_id(id).map_err(|_| StateError::NotExist { id: id.to_string() })?;
+        validate_id(id).map_err(|_| StateError::NotExist {
+            id: id.to_string(),
+            interrupted: false,
+        })?;
         let dir = Self::lock(id, root.join(id))?;
         if !dir.path.join(STATE_FILE).exists() {
-            return Err(StateError::NotExist { id: id.to_string() });
+            // Locked and still there: no create is at work on it.
+            return Err(StateError::NotExist {
+                id: id.to_string(),
+                interrupted: true,
+            });
         }
         Ok(dir)
     }
@@ -354,7 +371,10 @@ impl StateDir {
                 (Ok(a), Ok(b)) if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) => return Ok(dir),
                 (Ok(_), Ok(_)) => continue,
                 (_, Err(Errno::ENOENT)) | (_, Err(Errno::ENOTDIR)) => {
-                    return Err(StateError::NotExist { id: id.to_string() })
+                    return Err(StateError::NotExist {
+                        id: id.to_string(),
+                        interrupted: false,
+                    })
                 }
                 (Err(errno), _) | (_, Err(errno)) => {
                     return Err(StateError::Sys {
@@ -377,7 +397,10 @@ impl StateDir {
             // SAFETY: open just returned this fd; File takes sole ownership.
             Ok(fd) => unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) },
             Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => {
-                return Err(StateError::NotExist { id: id.to_string() })
+                return Err(StateError::NotExist {
+                    id: id.to_string(),
+                    interrupted: false,
+                })
             }
             Err(errno) => {
                 return Err(StateError::Sys {
@@ -411,6 +434,7 @@ impl StateDir {
         let data = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => StateError::NotExist {
                 id: self.id.clone(),
+                interrupted: false,
             },
             _ => StateError::Sys {
                 id: self.id.clone(),
@@ -503,6 +527,38 @@ impl StateDir {
             path: self.path.clone(),
             errno: crate::utils::io_errno(&e),
         })
+    }
+}
+
+/// What a state directory is called until [`StateDir::create`] renames
+/// it to its id: `.claim-<id>-<pid>-<n>`.
+const CLAIM_PREFIX: &str = ".claim-";
+
+/// Remove the directories that creates of `id` killed before they renamed
+/// their claim (see [`StateDir::create`]) left under `root`: those whose
+/// creator is gone. A live creator's is left alone (a reused pid only
+/// delays its removal to a later call).
+pub(crate) fn remove_stale_claims(root: &Path, id: &str) {
+    let prefix = format!("{CLAIM_PREFIX}{id}-");
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        // `<pid>-<n>`: ids may hold '-', but the prefix is the whole id.
+        let Some(pid) = rest
+            .split_once('-')
+            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<i32>().ok()))
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 

@@ -63,6 +63,7 @@ enum Dies {
 
 /// Every fault-injection point of libcontainer, with its phase.
 const POINTS: &[(&str, Phase, Dies)] = &[
+    ("create:state-dir-claimed", Phase::Create, Dies::Caller),
     ("create:state-dir-made", Phase::Create, Dies::Caller),
     ("create:fifo-made", Phase::Create, Dies::Caller),
     ("create:owned-saved", Phase::Create, Dies::Caller),
@@ -246,6 +247,20 @@ impl Bundle {
     fn assert_clean(&self, root: &Path, id: &str, what: &str) {
         let dir = root.join(id);
         assert!(!dir.exists(), "{what}: {} was left", dir.display());
+        // Nor the directory a create makes before it takes the id.
+        let claim = format!(".claim-{id}-");
+        let claims: Vec<_> = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&claim))
+            .collect();
+        assert!(
+            claims.is_empty(),
+            "{what}: {claims:?} were left in {}",
+            root.display()
+        );
         let pids = wait_for_no_process(&self.cgroup);
         assert!(
             pids.is_empty(),
@@ -389,6 +404,14 @@ fn assert_state_answers(b: &Bundle, id: &str, what: &str) -> Option<String> {
         err.trim_end().lines().count(),
         1,
         "{what}: state: not one line: {err:?}"
+    );
+    // A create killed half-way left the id taken: state must not send an
+    // engine off to create it again without a word about delete --force.
+    let half_made =
+        b.root.join(id).join("owned.json").exists() && !b.root.join(id).join("state.json").exists();
+    assert!(
+        !half_made || err.contains("delete --force"),
+        "{what}: state of a half-made container: {err:?}"
     );
     None
 }

@@ -22,6 +22,9 @@ use std::path::Path;
 /// The init's exit status is not collected here: it goes to the caller's
 /// reaper, as ever.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    if force {
+        crate::state::remove_stale_claims(root, id);
+    }
     let dir = match StateDir::open(root, id) {
         Err(StateError::NotExist { .. }) if force => match StateDir::open_half_made(root, id)? {
             Some(dir) => return delete_from_owned(dir, "no state.json"),
