@@ -315,7 +315,7 @@ fn ordinary_directory(
 ) -> Result<OwnedFd, RootfsError> {
     let relative = destination.strip_prefix("/").unwrap_or(destination);
     let how = nix::fcntl::OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
         .resolve(
             nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT
                 | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
@@ -330,16 +330,25 @@ fn ordinary_directory(
         }
         other => other,
     };
-    let raw = raw.map_err(|errno| match errno {
-        Errno::ELOOP | Errno::ENOTDIR => RootfsError::Invalid(format!(
-            "{fstype} must be mounted on an ordinary directory: {} is a symlink, or not a \
-             directory, or reached through a symlink ({errno})",
+    let refuse = |what: String| {
+        RootfsError::Invalid(format!(
+            "{fstype} must be mounted on an ordinary directory: {} {what}",
             destination.display()
-        )),
+        ))
+    };
+    let raw = raw.map_err(|errno| match errno {
+        Errno::ELOOP | Errno::ENOTDIR => refuse(format!("is reached through a symlink ({errno})")),
         errno => RootfsError::sys("open mount target", destination, errno),
     })?;
     // SAFETY: openat2 just returned this descriptor and nothing else owns it.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(|e| RootfsError::sys("stat mount target", destination, e))?;
+    match nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT {
+        nix::sys::stat::SFlag::S_IFDIR => Ok(fd),
+        nix::sys::stat::SFlag::S_IFLNK => Err(refuse("is a symlink".into())),
+        _ => Err(refuse("is not a directory".into())),
+    }
 }
 
 /// The host path of a bind mount's source: relative ones are relative to
