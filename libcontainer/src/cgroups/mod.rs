@@ -345,6 +345,9 @@ impl Cgroup {
         if v2_fs {
             for_libcgroups = resources::without_v2_extras(&for_libcgroups);
         }
+        if self.systemd {
+            for_libcgroups = resources::for_systemd(&for_libcgroups);
+        }
         let opt = ControllerOpt {
             resources: &for_libcgroups,
             disable_oom_killer: resources
@@ -371,6 +374,8 @@ impl Cgroup {
             let dir = Path::new(CGROUP_ROOT).join(relative_dir(&self.path)?);
             if v2_fs {
                 resources::apply_v2_extras(&dir, resources)?;
+            } else if self.systemd {
+                resources::apply_systemd_extras(&dir, resources)?;
             }
             resources::write_rdma_v2(&dir, resources)?;
         }

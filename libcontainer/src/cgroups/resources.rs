@@ -777,18 +777,7 @@ pub fn apply_v2_extras(dir: &Path, resources: &LinuxResources) -> Result<(), Res
         }
     }
     if let Some(weight) = resources.block_io().as_ref().and_then(|b| b.weight()) {
-        if weight != 0 {
-            let bfq = dir.join("io.bfq.weight");
-            if bfq.exists() {
-                write(&bfq, &weight.to_string(), "blockIO.weight")?;
-            } else {
-                write(
-                    &dir.join("io.weight"),
-                    &io_weight_of_blkio(weight).to_string(),
-                    "blockIO.weight",
-                )?;
-            }
-        }
+        write_io_weight(dir, weight)?;
     }
     if let Some(memory) = resources.memory() {
         if let (Some(limit), Some(swap)) = (memory.limit(), memory.swap()) {
@@ -798,6 +787,114 @@ pub fn apply_v2_extras(dir: &Path, resources: &LinuxResources) -> Result<(), Res
         }
     }
     Ok(())
+}
+
+/// With the systemd driver: what [`apply_systemd_extras`] does instead of
+/// libcgroups, taken out of what libcgroups gets. libcgroups 0.7 sends
+/// AllowedCPUs and AllowedMemoryNodes as arrays of u64 where systemd wants
+/// bytes (systemd refuses the whole SetUnitProperties: "Unexpected message
+/// contents", so any cpuset failed create), converts `cpu.shares` to
+/// CPUWeight with runc 1.4's formula, and ignores `blockIO.weight`.
+/// `cpu.shares` becomes `unified` cpu.weight, which libcgroups' systemd
+/// manager (wrongly) takes as shares and converts: the shares that convert
+/// to runc 1.1's weight are passed, so CPUWeight is runc's and stays in
+/// the unit's properties (a daemon-reload rewrites the files from them).
+pub fn for_systemd(resources: &LinuxResources) -> LinuxResources {
+    let mut out = resources.clone();
+    if let Some(cpu) = resources.cpu() {
+        let mut cpu = cpu.clone();
+        cpu.set_cpus(None);
+        cpu.set_mems(None);
+        let unified_weight = resources
+            .unified()
+            .as_ref()
+            .is_some_and(|u| u.contains_key("cpu.weight"));
+        if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
+            cpu.set_shares(None);
+            if !unified_weight {
+                let mut unified = resources.unified().clone().unwrap_or_default();
+                unified.insert(
+                    "cpu.weight".to_string(),
+                    shares_libcgroups_converts_to(cpu_weight_of_shares(shares)).to_string(),
+                );
+                out.set_unified(Some(unified));
+            }
+        }
+        out.set_cpu(Some(cpu));
+    }
+    if let Some(blkio) = resources.block_io() {
+        let mut blkio = blkio.clone();
+        blkio.set_weight(None);
+        out.set_block_io(Some(blkio));
+    }
+    out
+}
+
+/// libcgroups 0.7's shares -> CPUWeight (runc 1.4's
+/// ConvertCPUSharesToCgroupV2Value).
+fn libcgroups_weight_of_shares(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    if shares <= 2 {
+        return 1;
+    }
+    if shares >= 262_144 {
+        return 10_000;
+    }
+    let l = (shares as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    (10f64.powf(exponent).ceil() as u64).clamp(1, 10_000)
+}
+
+/// The least shares libcgroups converts to `weight` or more (it is
+/// monotonic, and every weight 1-10000 is reached).
+fn shares_libcgroups_converts_to(weight: u64) -> u64 {
+    let (mut low, mut high) = (2u64, 262_144u64);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if libcgroups_weight_of_shares(mid) >= weight {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    low
+}
+
+/// The writes runc's systemd manager does on the cgroup's files itself
+/// after the unit's properties (see [`for_systemd`]): cpuset.cpus and
+/// cpuset.mems (systemd leaves them alone while the unit has no
+/// AllowedCPUs), and the blkio weight as on cgroupfs.
+pub fn apply_systemd_extras(dir: &Path, resources: &LinuxResources) -> Result<(), ResourceError> {
+    if let Some(cpu) = resources.cpu() {
+        if let Some(mems) = cpu.mems().as_deref().filter(|m| !m.is_empty()) {
+            write(&dir.join("cpuset.mems"), mems, "cpu.mems")?;
+        }
+        if let Some(cpus) = cpu.cpus().as_deref().filter(|c| !c.is_empty()) {
+            write(&dir.join("cpuset.cpus"), cpus, "cpu.cpus")?;
+        }
+    }
+    if let Some(weight) = resources.block_io().as_ref().and_then(|b| b.weight()) {
+        write_io_weight(dir, weight)?;
+    }
+    Ok(())
+}
+
+fn write_io_weight(dir: &Path, weight: u16) -> Result<(), ResourceError> {
+    if weight == 0 {
+        return Ok(());
+    }
+    let bfq = dir.join("io.bfq.weight");
+    if bfq.exists() {
+        write(&bfq, &weight.to_string(), "blockIO.weight")
+    } else {
+        write(
+            &dir.join("io.weight"),
+            &io_weight_of_blkio(weight).to_string(),
+            "blockIO.weight",
+        )
+    }
 }
 
 /// `linux.resources.rdma` on a cgroup v2 host, as runc writes it: one
@@ -840,6 +937,27 @@ mod tests {
 
     fn resources(json: &str) -> LinuxResources {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn systemd_gets_the_shares_that_libcgroups_converts_to_runcs_weight() {
+        for shares in [2, 3, 100, 512, 1024, 4096, 100_000, 262_144] {
+            let want = cpu_weight_of_shares(shares);
+            let passed = shares_libcgroups_converts_to(want);
+            assert_eq!(libcgroups_weight_of_shares(passed), want, "shares {shares}");
+        }
+        let r = for_systemd(&resources(
+            r#"{"cpu":{"shares":512,"cpus":"0","mems":"0"},"blockIO":{"weight":500}}"#,
+        ));
+        let cpu = r.cpu().clone().unwrap();
+        assert_eq!(
+            (cpu.shares(), cpu.cpus().clone(), cpu.mems().clone()),
+            (None, None, None)
+        );
+        assert_eq!(r.block_io().as_ref().unwrap().weight(), None);
+        let unified = r.unified().clone().unwrap();
+        let weight: u64 = unified["cpu.weight"].parse().unwrap();
+        assert_eq!(libcgroups_weight_of_shares(weight), 20);
     }
 
     /// A v1 host with only the given hierarchies (mount points that need
