@@ -735,7 +735,7 @@ fn raising_memory_above_memsw_fails_like_runc() {
     } else {
         eprintln!("runc is not installed: its refusal is not compared (skipped)");
     }
-    let limits = |memory: u64, memsw: u64, after: &str| {
+    let limits = |memory: u64, memsw: u64, after: &str, runc: bool| {
         assert_eq!(
             b.host_file(&b.cgroup, "memory", limit_file()),
             memory.to_string(),
@@ -758,16 +758,30 @@ fn raising_memory_above_memsw_fails_like_runc() {
             }
         }
     };
-    limits(64 << 20, 64 << 20, "create");
-    // memsw stays 64m: a 128m memory limit is refused, for both (v1: by
-    // the kernel; v2: memory+swap below memory has no swap value).
+    limits(64 << 20, 64 << 20, "create", runc);
+    // memsw stays 64m: a 128m memory limit is refused (v1: by the kernel,
+    // for runc too; v2: memory+swap below memory has no swap value).
     let ours = b.rrun(&["update", "--memory", "128m", "c"]);
     assert!(!ours.status.success(), "memory above memsw was accepted");
+    let mut runc_same = runc;
     if runc {
         let theirs = b.runc(&["update", "--memory", "128m", "r"]);
-        assert!(!theirs.status.success(), "runc accepted memory above memsw");
+        if theirs.status.success() && host::unified() {
+            // runc 1.1 on v2 accepts it: what it wrote is shown, and its
+            // files are not compared until both are updated alike.
+            eprintln!(
+                "runc accepted --memory 128m above memory+swap 64m on cgroup v2 (rrun refuses it, \
+                 as the kernel does on v1); runc's files: memory.max {}, memory.swap.max {} \
+                 (not compared after this update)",
+                b.host_file(&b.runc_cgroup(), "memory", limit_file()),
+                b.host_file(&b.runc_cgroup(), "memory", swap_file())
+            );
+            runc_same = false;
+        } else {
+            assert!(!theirs.status.success(), "runc accepted memory above memsw");
+        }
     }
-    limits(64 << 20, 64 << 20, "the refused update");
+    limits(64 << 20, 64 << 20, "the refused update", runc_same);
     // With swap raised in the same update, swap is written first.
     let both = ["update", "--memory", "128m", "--memory-swap", "256m"];
     let ours = b.rrun(&[&both[..], &["c"]].concat());
@@ -776,7 +790,12 @@ fn raising_memory_above_memsw_fails_like_runc() {
         let theirs = b.runc(&[&both[..], &["r"]].concat());
         assert!(theirs.status.success(), "runc: {}", stderr(&theirs));
     }
-    limits(128 << 20, 256 << 20, "--memory 128m --memory-swap 256m");
+    limits(
+        128 << 20,
+        256 << 20,
+        "--memory 128m --memory-swap 256m",
+        runc,
+    );
     // And lowering both writes memory first.
     let both = ["update", "--memory", "32m", "--memory-swap", "32m"];
     let ours = b.rrun(&[&both[..], &["c"]].concat());
@@ -785,7 +804,7 @@ fn raising_memory_above_memsw_fails_like_runc() {
         let theirs = b.runc(&[&both[..], &["r"]].concat());
         assert!(theirs.status.success(), "runc: {}", stderr(&theirs));
     }
-    limits(32 << 20, 32 << 20, "--memory 32m --memory-swap 32m");
+    limits(32 << 20, 32 << 20, "--memory 32m --memory-swap 32m", runc);
 }
 
 #[test]
