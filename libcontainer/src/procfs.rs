@@ -406,4 +406,66 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("no-such-file"), "{err}");
     }
+
+    /// In a mount namespace of its own, a file of /proc covered by a bind
+    /// of another /proc file: the private instance writes the real file,
+    /// and /proc by path refuses to cross the mount (EXDEV).
+    #[test]
+    fn an_overmounted_file_is_never_written_through() {
+        if !root() {
+            return;
+        }
+        let check = || -> Result<(), String> {
+            nix::sched::unshare(
+                nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWUTS,
+            )
+            .map_err(|e| format!("unshare: {e}"))?;
+            let private = nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE;
+            nix::mount::mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
+                .map_err(|e| format!("rprivate: {e}"))?;
+            let bind = nix::mount::MsFlags::MS_BIND;
+            let (covered, cover) = ("/proc/sys/kernel/domainname", "/proc/sys/kernel/hostname");
+            nix::mount::mount(Some(cover), covered, None::<&str>, bind, None::<&str>)
+                .map_err(|e| format!("bind: {e}"))?;
+            nix::unistd::sethostname("host-name").map_err(|e| format!("sethostname: {e}"))?;
+            let by_path =
+                ProcfsHandle::checked(proc_by_path().map_err(|e| e.to_string())?, Kind::Path)
+                    .map_err(|e| e.to_string())?;
+            match by_path.open_file("sys/kernel/domainname", OFlag::O_WRONLY) {
+                Err(ProcfsError::Open {
+                    errno: Errno::EXDEV,
+                    ..
+                }) => {}
+                other => return Err(format!("by path: {other:?}")),
+            }
+            let own = ProcfsHandle::open().map_err(|e| e.to_string())?;
+            own.write("sys/kernel/domainname", "dom")
+                .map_err(|e| e.to_string())?;
+            let host = nix::sys::utsname::uname().map_err(|e| e.to_string())?;
+            if host.nodename() != "host-name" {
+                return Err(format!("hostname became {:?}", host.nodename()));
+            }
+            Ok(())
+        };
+        // SAFETY: the child only makes system calls and small allocations
+        // before it exits; the parent waits for it.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let code = match check() {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                };
+                // SAFETY: leaves the forked child without running the
+                // parent's atexit handlers or destructors.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
 }

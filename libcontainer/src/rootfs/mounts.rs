@@ -884,6 +884,19 @@ mod tests {
     }
 
     #[test]
+    fn destinations_are_cleaned_lexically() {
+        for (raw, clean) in [
+            ("/proc", "/proc"),
+            ("/x/../proc/./sys", "/proc/sys"),
+            ("/../../proc", "/proc"),
+            ("/procfoo", "/procfoo"),
+        ] {
+            assert_eq!(lexical_clean(Path::new(raw)), PathBuf::from(clean));
+        }
+        assert!(!lexical_clean(Path::new("/procfoo")).starts_with("/proc"));
+    }
+
+    #[test]
     fn unsupported_options_name_option_and_mount() {
         let err = parse(&["rw", "idmap"]).unwrap_err().to_string();
         assert!(err.contains("idmap") && err.contains("/dst"), "{err}");
