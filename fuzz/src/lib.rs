@@ -45,15 +45,17 @@ pub fn config(data: &[u8]) {
     let Ok(spec) = parse(path, data) else {
         return;
     };
-    let verdict = validate(&spec).map_err(|e| e.to_string());
+    // Verdicts, not messages: which of several bad sysctls (a map) an
+    // error names may differ between two parses.
+    let verdict = validate(&spec).is_ok();
     let json = serde_json::to_vec(&spec).expect("a parsed spec serializes");
     let again = parse(path, &json).expect("a serialized spec parses again");
     assert_eq!(
-        validate(&again).map_err(|e| e.to_string()),
+        validate(&again).is_ok(),
         verdict,
         "validation changed across a JSON round trip"
     );
-    if verdict.is_ok() {
+    if verdict {
         if let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
             let _ = Filter::new(profile);
         }
