@@ -263,8 +263,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // A full disk leaves no half-written temporary behind (a
+        // --pid-file's is in the caller's directory).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The errno of an io::Error from a system call (EIO when it carries none),
