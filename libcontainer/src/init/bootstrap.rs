@@ -49,6 +49,15 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         None => None,
     };
     crate::fault_point!("bootstrap:cgroups-joined");
+    // Before any namespace, inherited by the init (see the function).
+    if let Some(value) = config
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj())
+    {
+        crate::process::attrs::set_oom_score_adj_early(value)?;
+    }
     let plan = Plan::new(&config.spec);
     plan.join_all()?;
     if plan.new_time {

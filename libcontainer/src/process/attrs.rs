@@ -12,17 +12,40 @@ use oci_spec::runtime::{
 
 use super::ProcessError;
 
-/// Writes oom_score_adj of this process, through the process's procfs
+/// Sets oom_score_adj of this process, through the process's procfs
 /// handle (`/proc/<pid>/oom_score_adj` of a private procfs instance, see
 /// [`crate::procfs`]), never through the container's /proc, which a
 /// volume or a mount over the file could turn into another file.
+/// Nothing is written when the value is already in place (the bootstrap
+/// set it before the namespaces, see [`set_oom_score_adj_early`]).
 /// Lowering it below the value inherited needs CAP_SYS_RESOURCE, so a
 /// negative value may fail with EACCES.
 pub fn set_oom_score_adj(value: i32) -> Result<(), ProcessError> {
     let error = |source| ProcessError::OomScoreAdj { value, source };
     let proc = crate::procfs::handle().map_err(error)?;
+    write_oom_score_adj(proc, value).map_err(error)
+}
+
+/// The same, from the bootstrap before it joins or creates any namespace
+/// (runc does it there too): the init inherits the value. In a new user
+/// namespace the init could not write it itself: its /proc files belong
+/// to the host's root while it is not dumpable. The handle is not kept, so
+/// that the init opens its own in the container's namespaces.
+pub fn set_oom_score_adj_early(value: i32) -> Result<(), ProcessError> {
+    let error = |source| ProcessError::OomScoreAdj { value, source };
+    let proc = crate::procfs::ProcfsHandle::open().map_err(error)?;
+    write_oom_score_adj(&proc, value).map_err(error)
+}
+
+fn write_oom_score_adj(
+    proc: &crate::procfs::ProcfsHandle,
+    value: i32,
+) -> Result<(), crate::procfs::ProcfsError> {
+    let current = proc.read_self("oom_score_adj")?;
+    if current.trim().parse::<i32>() == Ok(value) {
+        return Ok(());
+    }
     proc.write_self("oom_score_adj", &value.to_string())
-        .map_err(error)
 }
 
 // From include/uapi/linux/ioprio.h.
