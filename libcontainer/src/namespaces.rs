@@ -19,6 +19,8 @@ pub enum NamespaceError {
         path: PathBuf,
         errno: Errno,
     },
+    #[error("linux.namespaces: {0}")]
+    Procfs(#[from] crate::procfs::ProcfsError),
 }
 
 fn sys<'a>(op: &'static str, path: &'a Path) -> impl Fn(Errno) -> NamespaceError + 'a {
@@ -137,8 +139,13 @@ fn ns_identity(path: &Path) -> Result<(u64, u64), NamespaceError> {
 }
 
 /// Make a new time namespace for our future children and set its offsets;
-/// offsets can only be written before any process is in it.
-pub fn unshare_time(linux: Option<&Linux>) -> Result<(), NamespaceError> {
+/// offsets can only be written before any process is in it. They are
+/// written through `proc`, a procfs handle opened before any namespace was
+/// joined (a joined mount namespace's /proc is not ours to trust).
+pub fn unshare_time(
+    proc: &crate::procfs::ProcfsHandle,
+    linux: Option<&Linux>,
+) -> Result<(), NamespaceError> {
     let path = Path::new("/proc/self/timens_offsets");
     nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
         .map_err(sys("unshare(CLONE_NEWTIME)", path))?;
@@ -154,20 +161,25 @@ pub fn unshare_time(linux: Option<&Linux>) -> Result<(), NamespaceError> {
         ));
     }
     if !text.is_empty() {
-        std::fs::write(path, text).map_err(|e| sys("write", path)(crate::utils::io_errno(&e)))?;
+        proc.write_self("timens_offsets", &text)?;
     }
     Ok(())
 }
 
-/// Write uid_map and gid_map of `pid`, a process in a new user namespace.
-pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), NamespaceError> {
+/// Write uid_map and gid_map of `pid` (a pid of our own pid namespace), a
+/// process in a new user namespace, through `proc`, a procfs handle of our
+/// pid namespace opened before any namespace was joined.
+pub fn write_id_maps(
+    proc: &crate::procfs::ProcfsHandle,
+    pid: i32,
+    linux: &Linux,
+) -> Result<(), NamespaceError> {
     for (file, maps) in [
         ("uid_map", linux.uid_mappings()),
         ("gid_map", linux.gid_mappings()),
     ] {
-        let path = PathBuf::from(format!("/proc/{pid}/{file}"));
         let text = format_map(maps.as_deref().unwrap_or_default());
-        std::fs::write(&path, text).map_err(|e| sys("write", &path)(crate::utils::io_errno(&e)))?;
+        proc.write(&format!("{pid}/{file}"), &text)?;
     }
     Ok(())
 }

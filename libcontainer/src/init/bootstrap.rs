@@ -49,6 +49,10 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         None => None,
     };
     crate::fault_point!("bootstrap:cgroups-joined");
+    // Our /proc writes (oom_score_adj, timens_offsets, the id maps) go
+    // through a procfs of our own pid namespace, opened before any setns:
+    // a joined mount namespace's /proc is not ours to trust (see procfs).
+    let proc = crate::procfs::ProcfsHandle::open().map_err(namespaces::NamespaceError::from)?;
     // Before any namespace, inherited by the init (see the function).
     if let Some(value) = config
         .spec
@@ -56,12 +60,12 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         .as_ref()
         .and_then(|p| p.oom_score_adj())
     {
-        crate::process::attrs::set_oom_score_adj_early(value)?;
+        crate::process::attrs::set_oom_score_adj_early(&proc, value)?;
     }
     let plan = Plan::new(&config.spec);
     plan.join_all()?;
     if plan.new_time {
-        namespaces::unshare_time(config.spec.linux().as_ref())?;
+        namespaces::unshare_time(&proc, config.spec.linux().as_ref())?;
     }
     crate::fault_point!("bootstrap:namespaces-joined");
     // The init waits for EOF on this pipe: by then its id maps are written
@@ -79,6 +83,9 @@ fn run(chan: &Channel) -> Result<(), InitError> {
         Forked::Child => {
             drop(maps_done_w);
             drop(into_cgroup);
+            // The bootstrap's procfs (our parent's pid namespace) is not
+            // the init's: it opens its own.
+            drop(proc);
             wait_for_eof(&maps_done_r);
             drop(maps_done_r);
             super::container::main(chan, *config, fds, plan)
@@ -89,7 +96,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
             // Report before releasing the init: both write to the same
             // channel, and the caller must read InitSpawned before the
             // init's first message.
-            let reported = finish_parent(pid, &config, &plan)
+            let reported = finish_parent(&proc, pid, &config, &plan)
                 .and_then(|()| Ok(chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()])?));
             if let Err(e) = reported {
                 let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);
@@ -127,10 +134,15 @@ pub(super) fn join_cgroups(join: &crate::cgroups::SelfJoin) -> Result<Option<Own
     }))
 }
 
-fn finish_parent(pid: i32, config: &BootstrapConfig, plan: &Plan) -> Result<(), InitError> {
+fn finish_parent(
+    proc: &crate::procfs::ProcfsHandle,
+    pid: i32,
+    config: &BootstrapConfig,
+    plan: &Plan,
+) -> Result<(), InitError> {
     if plan.new_user() {
         if let Some(linux) = config.spec.linux() {
-            namespaces::write_id_maps(pid, linux)?;
+            namespaces::write_id_maps(proc, pid, linux)?;
         }
     }
     Ok(())

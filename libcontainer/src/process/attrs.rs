@@ -29,12 +29,14 @@ pub fn set_oom_score_adj(value: i32) -> Result<(), ProcessError> {
 /// The same, from the bootstrap before it joins or creates any namespace
 /// (runc does it there too): the init inherits the value. In a new user
 /// namespace the init could not write it itself: its /proc files belong
-/// to the host's root while it is not dumpable. The handle is not kept, so
-/// that the init opens its own in the container's namespaces.
-pub fn set_oom_score_adj_early(value: i32) -> Result<(), ProcessError> {
-    let error = |source| ProcessError::OomScoreAdj { value, source };
-    let proc = crate::procfs::ProcfsHandle::open().map_err(error)?;
-    write_oom_score_adj(&proc, value).map_err(error)
+/// to the host's root while it is not dumpable. `proc` is the bootstrap's
+/// own handle, not the cached one, so that the init opens its own in the
+/// container's namespaces.
+pub fn set_oom_score_adj_early(
+    proc: &crate::procfs::ProcfsHandle,
+    value: i32,
+) -> Result<(), ProcessError> {
+    write_oom_score_adj(proc, value).map_err(|source| ProcessError::OomScoreAdj { value, source })
 }
 
 fn write_oom_score_adj(
