@@ -124,7 +124,11 @@ fi
 # The machine is shared and not tuned for AFL++: no CPU binding, no
 # core_pattern or cpufreq change (those env vars make AFL++ accept it).
 export AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_FAST_CAL=1
-export AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_STARTUP_CALIBRATION=1
+export AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
+# CmpLog (cargo-afl's default) solves magic values but doubles the cost of
+# every new input: worth it on long runs only.
+cmplog=()
+[[ "$seconds" -lt 600 ]] && cmplog=(-c -)
 crashes=()
 for t in "${TARGETS[@]}"; do
     step "fuzz $t for $seconds s"
@@ -135,7 +139,7 @@ for t in "${TARGETS[@]}"; do
     # -t: per-input timeout in ms (the socket targets close the writing
     # end before reading, so the channel's 10 s frame deadline never runs).
     timeout $((seconds + 120)) cargo afl fuzz -i "$fuzz/corpus/$t" -o "$out" \
-        -V "$seconds" -t 2000 -- "$fuzz/target/release/$t" >"$out/afl.log" 2>&1 || rc=$?
+        -V "$seconds" -t 2000 "${cmplog[@]}" -- "$fuzz/target/release/$t" >"$out/afl.log" 2>&1 || rc=$?
     stats="$out/default/fuzzer_stats"
     if [[ ! -f "$stats" ]]; then
         tail -n 30 "$out/afl.log"

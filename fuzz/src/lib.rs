@@ -129,7 +129,16 @@ fn check_structure(program: &[libc::sock_filter]) {
 /// at, just below and just above each condition's value, plus the calls
 /// the trailing bytes spell (arch, nr, six args).
 fn calls(profile: &LinuxSeccomp, tail: &[u8]) -> Vec<SeccompData> {
-    const MAX_CALLS: usize = 20_000;
+    // The model's cost of a call grows with the names in the profile:
+    // Docker's profile would give 20,000 calls (50 ms an input). A budget
+    // keeps mutants of large profiles fast; small ones are unaffected.
+    let names: usize = profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .map(|r| r.names().len())
+        .sum();
+    let max_calls = (200_000 / (names + 1)).clamp(200, 3_000);
     let words: Vec<u64> = tail
         .get(1..)
         .unwrap_or_default()
@@ -158,7 +167,10 @@ fn calls(profile: &LinuxSeccomp, tail: &[u8]) -> Vec<SeccompData> {
         }
         out.push(call);
     }
-    for rule in profile.syscalls().iter().flatten() {
+    // Conditional rules first: they are where the compiler branches.
+    let mut rules: Vec<_> = profile.syscalls().iter().flatten().collect();
+    rules.sort_by_key(|r| r.args().as_ref().is_none_or(|a| a.is_empty()));
+    for rule in rules {
         let conditions: Vec<(usize, u64, u64, LinuxSeccompOperator)> = rule
             .args()
             .iter()
@@ -219,7 +231,7 @@ fn calls(profile: &LinuxSeccomp, tail: &[u8]) -> Vec<SeccompData> {
                         });
                     }
                 }
-                if out.len() > MAX_CALLS {
+                if out.len() > max_calls {
                     return out;
                 }
             }
