@@ -83,8 +83,7 @@ impl Attacker {
                 .out
                 .stdout_now()
                 .lines()
-                .filter(|l| l.starts_with('{') && !l.contains("\"ready\""))
-                .next_back()
+                .rfind(|l| l.starts_with('{') && !l.contains("\"ready\""))
                 .and_then(|l| serde_json::from_str::<Value>(l).ok());
             verdict.is_some()
         });
