@@ -44,7 +44,11 @@ pub enum SysctlError {
 /// Checks that every linux.sysctl key is namespaced and that the config
 /// gives the container its own namespace of that kind.
 pub fn validate(spec: &Spec) -> Result<(), SysctlError> {
-    for key in sysctls(spec).keys() {
+    // In key order: with several bad keys, the error names the same one
+    // every time (the map's own order differs from run to run).
+    let mut keys: Vec<&String> = sysctls(spec).keys().collect();
+    keys.sort();
+    for key in keys {
         check_path(key)?;
         let (kind, namespace) = namespace_of(key)?;
         check_own_namespace(spec, key, kind, namespace)?;
