@@ -46,7 +46,8 @@ pub enum SysctlError {
 pub fn validate(spec: &Spec) -> Result<(), SysctlError> {
     // In key order: with several bad keys, the error names the same one
     // every time (the map's own order differs from run to run).
-    let mut keys: Vec<&String> = sysctls(spec).keys().collect();
+    let all = sysctls(spec);
+    let mut keys: Vec<&String> = all.keys().collect();
     keys.sort();
     for key in keys {
         check_path(key)?;
