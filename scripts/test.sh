@@ -20,6 +20,7 @@ STEPS=(
     "conformance suite"
     "engines end to end"
     "cgroup v2 + systemd guest"
+    "fuzz"
     "nothing left behind"
 )
 passed=0
@@ -140,4 +141,7 @@ step "engines end to end" run_engines
 # the image (cached under target/vm) the first time.
 step "cgroup v2 + systemd guest" env RRUN_VM_BOOT_TIMEOUT=180 RRUN_VM_TIMEOUT=1500 \
     RRUN_VM_SET_TIMEOUT=600 scripts/vm.sh test v2
+# AFL++ (cargo-afl) on the config, seccomp, mount option, channel and
+# console targets of fuzz/, a short fixed-time run; any crash fails it.
+step "fuzz" scripts/fuzz.sh --seconds 10
 step "nothing left behind" check_leftovers
