@@ -419,16 +419,18 @@ pub(crate) fn validate_process_only(
             ));
         }
     }
-    for (field, value) in [
-        ("process.apparmorProfile", process.apparmor_profile()),
-        ("process.selinuxLabel", process.selinux_label()),
-    ] {
-        if value.as_deref().is_some_and(|v| !v.is_empty()) {
-            return Err(ConfigError::Unsupported {
-                field: field.into(),
-                why: "this host has no AppArmor or SELinux".into(),
-            });
-        }
+    let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+    if set(process.apparmor_profile()) && !crate::process::attrs::apparmor_enabled() {
+        return Err(ConfigError::Unsupported {
+            field: "process.apparmorProfile".into(),
+            why: "AppArmor is not enabled on this host".into(),
+        });
+    }
+    if set(process.selinux_label()) {
+        return Err(ConfigError::Unsupported {
+            field: "process.selinuxLabel".into(),
+            why: "rrun does not apply SELinux labels".into(),
+        });
     }
     if process.exec_cpu_affinity().is_some() {
         return unsupported("process.execCPUAffinity");

@@ -9,8 +9,8 @@
 //! fall behind); mount options are the ones rrun's own parser
 //! ([`crate::rootfs::mounts::parse_options`]) takes as options rather than
 //! filesystem data; `supportedFlags` are the known flags this kernel
-//! accepts, probed as `create` probes them. What rrun refuses (AppArmor,
-//! SELinux, Intel RDT, id-mapped mounts, rdma limits) is `false`, never
+//! accepts, probed as `create` probes them. What rrun refuses (AppArmor
+//! where the kernel does not run it, SELinux, Intel RDT, id-mapped mounts, rdma limits) is `false`, never
 //! absent: absent means "unknown" in the spec.
 //!
 //! Only properties of [`OCI_VERSION_MAX`] appear (the spec forbids newer
@@ -59,7 +59,8 @@ pub struct Linux {
     pub cgroup: Cgroup,
     /// What `linux.seccomp` may hold.
     pub seccomp: Seccomp,
-    /// AppArmor: never.
+    /// AppArmor: where the kernel runs it (`process.apparmorProfile` is
+    /// applied then, refused otherwise).
     pub apparmor: Enabled,
     /// SELinux: never.
     pub selinux: Enabled,
@@ -227,7 +228,9 @@ pub fn features() -> Features {
             capabilities: CAPABILITIES.iter().map(name_of).collect(),
             cgroup: cgroup(),
             seccomp: seccomp(),
-            apparmor: Enabled { enabled: false },
+            apparmor: Enabled {
+                enabled: crate::process::attrs::apparmor_enabled(),
+            },
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
             mount_extensions: MountExtensions {

@@ -1,5 +1,6 @@
 //! Per-process attributes other than rlimits and credentials:
-//! oomScoreAdj, ioPriority, scheduler, personality, and the cwd check.
+//! oomScoreAdj, ioPriority, scheduler, personality, apparmorProfile, and
+//! the cwd check.
 
 use std::path::Path;
 
@@ -207,4 +208,32 @@ pub fn check_cwd(cwd: &Path) -> Result<(), ProcessError> {
         return Err(error(Errno::ENOTDIR.to_string()));
     }
     Ok(())
+}
+
+/// Whether the kernel runs AppArmor (`/sys/module/apparmor/parameters/enabled`
+/// says `Y`), which is when Docker and containerd put a profile in
+/// `process.apparmorProfile`.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"))
+}
+
+/// `process.apparmorProfile`, as runc applies it: "exec <profile>" written
+/// to this process's `attr/apparmor/exec` (`attr/exec` on kernels before
+/// 5.8), so that the profile takes effect at the execve of the container's
+/// process. Written through the process's procfs handle, never the
+/// container's /proc.
+pub fn set_apparmor_profile(profile: &str) -> Result<(), ProcessError> {
+    let error = |source| ProcessError::AppArmor {
+        profile: profile.to_string(),
+        source,
+    };
+    let proc = crate::procfs::handle().map_err(error)?;
+    let value = format!("exec {profile}");
+    match proc.write_self("attr/apparmor/exec", &value) {
+        Err(crate::procfs::ProcfsError::Open {
+            errno: Errno::ENOENT,
+            ..
+        }) => proc.write_self("attr/exec", &value).map_err(error),
+        other => other.map_err(error),
+    }
 }

@@ -37,6 +37,11 @@ pub enum ProcessError {
         value: i32,
         source: crate::procfs::ProcfsError,
     },
+    #[error("setting process.apparmorProfile {profile:?}: {source}")]
+    AppArmor {
+        profile: String,
+        source: crate::procfs::ProcfsError,
+    },
     #[error("setting process.ioPriority (class {class}, priority {priority}): {reason}")]
     IoPriority {
         class: String,
@@ -102,6 +107,13 @@ pub fn prepare(
     }
     if let Some(personality) = personality {
         attrs::set_personality(personality)?;
+    }
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        attrs::set_apparmor_profile(profile)?;
     }
     attrs::check_cwd(process.cwd())
 }
