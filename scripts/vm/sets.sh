@@ -8,7 +8,7 @@
 # Issue 11's first list and the systemd driver: what runs on a cgroup v2 +
 # systemd host. The conformance suite runs against rrun and runc only: crun
 # as a third column makes it about half as long again (conformance-crun).
-V2_SETS=(cgroups freeze update_events exec cli embed systemd conformance)
+V2_SETS=(cgroups freeze update_events exec cli embed systemd engines-systemd conformance)
 
 list_sets() {
     local f
@@ -84,7 +84,7 @@ sets_script() {
     local tests=() dirs=() dir
     for set in "${sets[@]}"; do
         case $set in
-            conformance | conformance-crun) continue ;;
+            conformance | conformance-crun | engines-systemd) continue ;;
             rrun:* | runtime:*) dir=runtime name=${set#*:} ;;
             libcontainer:*) dir=libcontainer name=${set#*:} ;;
             *) name=$set dir=$(package_dir "$name") || dir= ;;
@@ -138,6 +138,11 @@ echo "guest: kernel \$(uname -r), pid 1 \$(cat /proc/1/comm), /sys/fs/cgroup \$(
     "root cgroup.subtree_control: \$(cat /sys/fs/cgroup/cgroup.subtree_control), runner's cgroup: \$(cut -d: -f3 /proc/self/cgroup)"
 EOF
         for set in "${sets[@]}"; do
+            if [ "$set" = engines-systemd ]; then
+                printf 'vm_set %q %q %q %q\n' "$set" "$repo" "$repo/scripts/vm/engines-systemd.sh" \
+                    "$target_abs/release/rrun"
+                continue
+            fi
             if [ "$set" = conformance ] || [ "$set" = conformance-crun ]; then
                 local crun=() filters=() filter
                 [ "$set" = conformance ] || crun=(--runtime crun=/usr/bin/crun)
@@ -185,9 +190,11 @@ EOF
     } >"$file"
     rm -f "$built"
     for set in "${sets[@]}"; do
-        if [ "$set" = conformance ] || [ "$set" = conformance-crun ]; then
-            build_conformance || return 1
-            break
-        fi
+        case $set in
+            conformance | conformance-crun | engines-systemd)
+                build_conformance || return 1
+                break
+                ;;
+        esac
     done
 }
