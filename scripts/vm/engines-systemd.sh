@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # the containers' sh expands $(...) and $x
 # The `engines-systemd` set of scripts/vm.sh, run in the guest: Docker 20.10
 # with native.cgroupdriver=systemd and rrun registered, on a cgroup v2 host
 # with systemd as pid 1 and AppArmor enabled (Docker then gives every
