@@ -46,27 +46,7 @@ impl Bundle {
     /// A minimal config: `resources` as given, host cgroups mounted
     /// read-only at /sys/fs/cgroup, the bundle's `out/` at /out.
     fn config(&self, args: &[&str], resources: Value) -> Value {
-        json!({
-            "ociVersion": "1.2.0",
-            "root": {"path": "rootfs"},
-            "process": {
-                "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": args,
-                "env": ["PATH=/bin"],
-                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
-            },
-            "mounts": [
-                {"destination": "/proc", "type": "proc", "source": "proc"},
-                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-                {"destination": "/out", "type": "bind", "source": self.dir.join("out"), "options": ["rbind", "rw"]}
-            ],
-            "linux": {
-                "cgroupsPath": self.cgroup,
-                "resources": resources,
-                "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
-            }
-        })
+        common::cgroup_test_config(args, resources, &self.cgroup, &self.dir.join("out"), false)
     }
 
     fn write_config(&self, config: &Value) {

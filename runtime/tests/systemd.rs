@@ -98,27 +98,8 @@ impl Bundle {
     }
 
     fn config(&self, tool: &str, args: &[&str], resources: Value) -> Value {
-        json!({
-            "ociVersion": "1.2.0",
-            "root": {"path": "rootfs"},
-            "process": {
-                "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": args,
-                "env": ["PATH=/bin"],
-                "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
-            },
-            "mounts": [
-                {"destination": "/proc", "type": "proc", "source": "proc"},
-                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
-                {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-                {"destination": "/out", "type": "bind", "source": self.dir.join("out"), "options": ["rbind", "rw"]}
-            ],
-            "linux": {
-                "cgroupsPath": self.cgroups_path(tool),
-                "resources": resources,
-                "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}]
-            }
-        })
+        let path = self.cgroups_path(tool);
+        common::cgroup_test_config(args, resources, &path, &self.dir.join("out"), true)
     }
 
     fn write_config(&self, config: &Value) {

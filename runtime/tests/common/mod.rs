@@ -137,3 +137,45 @@ pub fn docker_config_for_this_host(dir: &Path, cgroup: &str) -> serde_json::Valu
     }
     config
 }
+
+/// The minimal config of the cgroup tests (cgroups.rs, systemd.rs):
+/// `resources` as given at `cgroups_path`, the host's cgroups mounted
+/// read-only at /sys/fs/cgroup, `out` bound at /out; a cgroup namespace
+/// of its own with `cgroup_ns`.
+pub fn cgroup_test_config(
+    args: &[&str],
+    resources: serde_json::Value,
+    cgroups_path: &str,
+    out: &std::path::Path,
+    cgroup_ns: bool,
+) -> serde_json::Value {
+    let mut namespaces =
+        serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    if cgroup_ns {
+        namespaces
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "cgroup"}));
+    }
+    serde_json::json!({
+        "ociVersion": "1.2.0",
+        "root": {"path": "rootfs"},
+        "process": {
+            "user": {"uid": 0, "gid": 0}, "cwd": "/", "args": args,
+            "env": ["PATH=/bin"],
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+        },
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+            {"destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]}
+        ],
+        "linux": {
+            "cgroupsPath": cgroups_path,
+            "resources": resources,
+            "namespaces": namespaces
+        }
+    })
+}
