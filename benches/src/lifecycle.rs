@@ -4,14 +4,38 @@
 //! private mount namespace where a hybrid host looks like cgroup v1 (crun
 //! 1.8 refuses hybrid). Each runtime has its own `--root` and every
 //! container its own absolute cgroupsPath `/rrun-bench/<runtime>-<n>`.
+//!
+//! Per round and runtime: `run` + `delete`, `create` + `start` + wait +
+//! `delete`, `state` of a created container, `exec` of /bin/true in a
+//! running one; and, in the same rotation, the floor: `unshare -pmnui
+//! --fork /bin/true`, the kernel's cost of the namespaces and an exec.
+//! After the timed rounds, the system calls of `run` and `delete`, counted
+//! by `strace -f -c` (untimed: strace slows everything). The report ends
+//! with issue 14's goals, rrun against crun and the floor.
 
 use crate::isolation::{self, CgroupParents};
 use crate::report::{self, ms, Row, Samples};
-use crate::runtime::{reap_exited_children, InitHandle, Invocation, Runtime};
+use crate::runtime::{
+    reap_exited_children, time_command, version_line, InitHandle, Invocation, Runtime,
+    INVOKE_TIMEOUT,
+};
 use crate::{default_runtimes, machine, parse_runtime, resolve_exe, workspace_dir, WARMUP_ROUNDS};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The floor: new pid, mount, net, ipc and uts namespaces and an exec of
+/// /bin/true, the least any runtime's `run` does (util-linux's unshare).
+const FLOOR: &[&str] = &["unshare", "-pmnui", "--fork", "/bin/true"];
+
+/// The floor's row name.
+const FLOOR_NAME: &str = "floor";
+
+/// Traced `run` + `delete` per runtime (the counts hardly vary).
+const SYSCALL_RUNS: usize = 3;
+
+/// The process of the container that `exec` enters.
+const SLEEPER: &[&str] = &["sleep", "1000000"];
 
 struct Options {
     runs: usize,
@@ -74,14 +98,27 @@ pub fn main(argv: &[String]) -> Result<()> {
     let parents = CgroupParents::record()?;
     let mut notes = Vec::new();
     let mut runtimes = Vec::new();
-    let result = prepare_runtimes(&options, &tmp, &mut runtimes, &mut notes)
-        .and_then(|()| measure(&options, &mut runtimes));
+    let floor = resolve_exe(FLOOR[0]);
+    if floor.is_none() {
+        notes.push(format!("floor skipped: {} not found", FLOOR[0]));
+    }
+    let strace = resolve_exe("strace");
+    if strace.is_none() {
+        notes.push("system calls not counted: strace not found (apt-get install strace)".into());
+    }
+    let result = prepare_runtimes(&options, &tmp, &mut runtimes, &mut notes).and_then(|()| {
+        let mut samples = measure(&options, &mut runtimes, floor.is_some(), &tmp)?;
+        if strace.is_some() {
+            count_syscalls(&mut runtimes, floor.is_some(), &tmp, &mut samples)?;
+        }
+        Ok(samples)
+    });
     let problems = clean_up(&mut runtimes, &parents, &tmp);
     let samples = result?;
     if !problems.is_empty() {
         bail!("cleanup left things behind:\n{}", problems.join("\n"));
     }
-    let rows: Vec<Row<'_>> = runtimes
+    let mut rows: Vec<Row<'_>> = runtimes
         .iter()
         .zip(&samples)
         .map(|(rt, samples)| Row {
@@ -90,6 +127,17 @@ pub fn main(argv: &[String]) -> Result<()> {
             samples,
         })
         .collect();
+    if let (Some(exe), Some(samples)) = (&floor, samples.get(runtimes.len())) {
+        rows.push(Row {
+            name: FLOOR_NAME,
+            version: format!(
+                "`{}` ({}), in the run + delete column",
+                FLOOR.join(" "),
+                version_line(exe, "--version", "")
+            ),
+            samples,
+        });
+    }
     report::print(&machine(options.runs, view, load_at_start), &rows, &notes);
     Ok(())
 }
@@ -116,22 +164,44 @@ fn prepare_runtimes(
 }
 
 /// The measured loop: per round, every runtime in turn (starting with a
-/// different one each round) does (a), (b) and (c) once.
-fn measure(options: &Options, runtimes: &mut [Runtime]) -> Result<Vec<Samples>> {
+/// different one each round) does (a), (b), (c) and (d) once, and the
+/// floor (when `floor`) takes its turn among them. The floor's samples, in
+/// `run_ms`, come last.
+fn measure(
+    options: &Options,
+    runtimes: &mut [Runtime],
+    floor: bool,
+    tmp: &Path,
+) -> Result<Vec<Samples>> {
     let state_ids = runtimes
         .iter_mut()
         .map(|rt| create_parked(rt).with_context(|| format!("{}: create for state", rt.name)))
         .collect::<Result<Vec<_>>>()?;
-    let mut samples: Vec<Samples> = runtimes.iter().map(|_| Samples::default()).collect();
+    let exec_ids = runtimes
+        .iter_mut()
+        .map(|rt| create_running(rt).with_context(|| format!("{}: a container for exec", rt.name)))
+        .collect::<Result<Vec<_>>>()?;
+    let slots = runtimes.len() + usize::from(floor);
+    let mut samples: Vec<Samples> = (0..slots).map(|_| Samples::default()).collect();
+    let floor_log = tmp.join("floor.log");
     let total = WARMUP_ROUNDS + options.runs;
     for round in 0..total {
         if round % 10 == 0 {
             eprintln!("rrun-bench: round {round}/{total}");
         }
-        for k in 0..runtimes.len() {
-            let i = (round + k) % runtimes.len();
-            let (rt, state_id) = (&mut runtimes[i], state_ids[i].as_str());
+        let measured = round >= WARMUP_ROUNDS;
+        for k in 0..slots {
+            let i = (round + k) % slots;
             let s = &mut samples[i];
+            if i == runtimes.len() {
+                let floor = time_command(FLOOR, &floor_log, INVOKE_TIMEOUT).context("the floor")?;
+                reap_exited_children();
+                if measured {
+                    s.run_ms.push(ms(floor.elapsed));
+                }
+                continue;
+            }
+            let (rt, state_id, exec_id) = (&mut runtimes[i], &state_ids[i], &exec_ids[i]);
             let name = rt.name.clone();
             let (run, run_rss) =
                 run_and_delete(rt).with_context(|| format!("{name}: run + delete"))?;
@@ -140,22 +210,89 @@ fn measure(options: &Options, runtimes: &mut [Runtime]) -> Result<Vec<Samples>> 
             let state = rt
                 .invoke(&["state", state_id])
                 .with_context(|| format!("{name}: state"))?;
-            if round >= WARMUP_ROUNDS {
+            let exec = rt
+                .invoke(&["exec", exec_id, "/bin/true"])
+                .with_context(|| format!("{name}: exec"))?;
+            reap_exited_children();
+            if measured {
                 s.run_ms.push(run);
                 s.run_rss_kib.push(run_rss as f64);
                 s.lifecycle_ms.push(lifecycle);
                 s.create_rss_kib.push(create_rss as f64);
                 s.state_ms.push(ms(state.elapsed));
+                s.exec_ms.push(ms(exec.elapsed));
             }
         }
     }
     Ok(samples)
 }
 
+/// The system calls of `run` of /bin/true (the runtime and the container's
+/// processes: `strace -f -c`) and of the `delete --force` after it,
+/// [`SYSCALL_RUNS`] times per runtime in turn, and of the floor.
+fn count_syscalls(
+    runtimes: &mut [Runtime],
+    floor: bool,
+    tmp: &Path,
+    samples: &mut [Samples],
+) -> Result<()> {
+    eprintln!("rrun-bench: counting system calls (strace -f -c)");
+    let counts = tmp.join("strace.txt");
+    let counts_arg = counts.to_string_lossy().into_owned();
+    let log = tmp.join("strace.log");
+    let traced = |argv: &[&str]| -> Result<f64> {
+        let mut full = vec!["strace", "-f", "-c", "-o", &counts_arg];
+        full.extend_from_slice(argv);
+        time_command(&full, &log, INVOKE_TIMEOUT)?;
+        reap_exited_children();
+        let text = std::fs::read_to_string(&counts)
+            .with_context(|| format!("reading {}", counts.display()))?;
+        strace_total_calls(&text).with_context(|| format!("no total line in {}", counts.display()))
+    };
+    for _ in 0..SYSCALL_RUNS {
+        for (rt, s) in runtimes.iter_mut().zip(samples.iter_mut()) {
+            let id = rt.new_container()?;
+            let exe = rt.exe.to_string_lossy().into_owned();
+            let root = rt.state_root().to_string_lossy().into_owned();
+            let bundle = rt.bundle_arg();
+            let run = traced(&[&exe, "--root", &root, "run", "--bundle", &bundle, &id])
+                .with_context(|| format!("{}: strace of run", rt.name))?;
+            let delete = traced(&[&exe, "--root", &root, "delete", "--force", &id])
+                .with_context(|| format!("{}: strace of delete", rt.name))?;
+            rt.forget(&id);
+            s.run_syscalls.push(run);
+            s.delete_syscalls.push(delete);
+        }
+        if floor {
+            let calls = traced(FLOOR).context("strace of the floor")?;
+            samples[runtimes.len()].run_syscalls.push(calls);
+        }
+    }
+    Ok(())
+}
+
+/// The calls column of the `total` line of `strace -c`'s table:
+/// `100.00 0.001234 8 149 15 total` (the errors column may be empty).
+fn strace_total_calls(text: &str) -> Option<f64> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with("total"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// A created (never started) container for the `state` measurements.
 fn create_parked(rt: &mut Runtime) -> Result<String> {
     let id = rt.new_container()?;
     rt.invoke(&["create", "--bundle", &rt.bundle_arg(), &id])?;
+    Ok(id)
+}
+
+/// A running container (`sleep`) for the `exec` measurements.
+fn create_running(rt: &mut Runtime) -> Result<String> {
+    let id = rt.new_container_running(Some(SLEEPER))?;
+    rt.invoke(&["create", "--bundle", &rt.bundle_arg(), &id])?;
+    rt.invoke(&["start", &id])?;
     Ok(id)
 }
 
@@ -214,4 +351,20 @@ fn clean_up(runtimes: &mut [Runtime], parents: &CgroupParents, tmp: &Path) -> Ve
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strace_total_calls;
+
+    #[test]
+    fn total_calls_of_strace_c() {
+        let with_errors = "  0.00    0.000000           0         2           rseq\n\
+            ------ ----------- ----------- --------- --------- ----------------\n\
+            100.00    0.000000           0       149        15 total\n";
+        assert_eq!(strace_total_calls(with_errors), Some(149.0));
+        let without = "100.00    0.000120           2        60           total\n";
+        assert_eq!(strace_total_calls(without), Some(60.0));
+        assert_eq!(strace_total_calls("nothing"), None);
+    }
 }

@@ -10,8 +10,14 @@ pub struct Samples {
     pub lifecycle_ms: Vec<f64>,
     /// (c) `state` of a created container.
     pub state_ms: Vec<f64>,
+    /// (d) `exec` of /bin/true in a running container.
+    pub exec_ms: Vec<f64>,
     pub run_rss_kib: Vec<f64>,
     pub create_rss_kib: Vec<f64>,
+    /// System calls of `run` (runtime and container, `strace -f -c`) and
+    /// of the `delete --force` after it.
+    pub run_syscalls: Vec<f64>,
+    pub delete_syscalls: Vec<f64>,
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -58,8 +64,27 @@ pub fn load_average() -> String {
     }
 }
 
+/// A median with `decimals`, or "–" when there are no samples.
+pub fn fmt(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.decimals$}")
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// `value / base` as "1.23x", or "–" when either is missing.
+pub fn ratio(value: f64, base: f64) -> String {
+    let r = value / base;
+    if r.is_finite() {
+        format!("{r:.2}x")
+    } else {
+        "–".to_owned()
+    }
+}
+
 /// The title and the date and machine lines every report starts with.
-fn print_machine(title: &str, machine: &Machine) {
+pub fn print_machine(title: &str, machine: &Machine) {
     println!("## {title}\n");
     println!("- date: {}", machine.date);
     println!("- kernel: {}, cores: {}", machine.kernel, machine.cores);
@@ -84,22 +109,27 @@ pub fn print(machine: &Machine, rows: &[Row<'_>], notes: &[String]) {
     }
     print_medians(rows);
     print_ratios(rows);
+    print_goals(rows);
 }
 
 fn print_medians(rows: &[Row<'_>]) {
     println!();
-    println!("| runtime | run + delete (ms) | create + start + wait + delete (ms) | state (ms) | footprint: peak RSS of run / create (MiB) |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| runtime | run + delete (ms) | create + start + wait + delete (ms) | state (ms) | exec (ms) | footprint: peak RSS of run / create (MiB) | syscalls: run / delete |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let s = row.samples;
+        let rss = |v: &[f64]| fmt(median(v) / 1024.0, 1);
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.1} / {:.1} |",
+            "| {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             row.name,
-            median(&s.run_ms),
-            median(&s.lifecycle_ms),
-            median(&s.state_ms),
-            median(&s.run_rss_kib) / 1024.0,
-            median(&s.create_rss_kib) / 1024.0,
+            fmt(median(&s.run_ms), 2),
+            fmt(median(&s.lifecycle_ms), 2),
+            fmt(median(&s.state_ms), 2),
+            fmt(median(&s.exec_ms), 2),
+            rss(&s.run_rss_kib),
+            rss(&s.create_rss_kib),
+            fmt(median(&s.run_syscalls), 0),
+            fmt(median(&s.delete_syscalls), 0),
         );
     }
 }
@@ -115,16 +145,139 @@ fn print_ratios(rows: &[Row<'_>]) {
         "Ratio of medians to {} (> 1: slower than {}):\n",
         base.name, base.name
     );
-    println!("| runtime | run + delete | create + start + wait + delete | state |");
-    println!("|---|---:|---:|---:|");
+    println!("| runtime | run + delete | create + start + wait + delete | state | exec | syscalls of run |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for row in rows {
         let s = row.samples;
         println!(
-            "| {} | {:.2}x | {:.2}x | {:.2}x |",
+            "| {} | {} | {} | {} | {} | {} |",
             row.name,
-            median(&s.run_ms) / median(&b.run_ms),
-            median(&s.lifecycle_ms) / median(&b.lifecycle_ms),
-            median(&s.state_ms) / median(&b.state_ms),
+            ratio(median(&s.run_ms), median(&b.run_ms)),
+            ratio(median(&s.lifecycle_ms), median(&b.lifecycle_ms)),
+            ratio(median(&s.state_ms), median(&b.state_ms)),
+            ratio(median(&s.exec_ms), median(&b.exec_ms)),
+            ratio(median(&s.run_syscalls), median(&b.run_syscalls)),
+        );
+    }
+}
+
+/// One goal of issue 14: rrun's median over the reference's, and the
+/// largest ratio that meets it (None: no goal, the ratio is reported).
+struct Goal {
+    what: &'static str,
+    unit: &'static str,
+    reference: &'static str,
+    pick: fn(&Samples) -> &[f64],
+    limit: Option<f64>,
+    /// The limit is strict (`<`) rather than `<=`.
+    strict: bool,
+}
+
+const GOALS: &[Goal] = &[
+    Goal {
+        what: "run + delete <= 0.5 x crun",
+        unit: "ms",
+        reference: "crun",
+        pick: |s| &s.run_ms,
+        limit: Some(0.5),
+        strict: false,
+    },
+    Goal {
+        what: "run + delete <= 3 x floor",
+        unit: "ms",
+        reference: "floor",
+        pick: |s| &s.run_ms,
+        limit: Some(3.0),
+        strict: false,
+    },
+    Goal {
+        what: "create + start + wait + delete <= 0.7 x crun",
+        unit: "ms",
+        reference: "crun",
+        pick: |s| &s.lifecycle_ms,
+        limit: Some(0.7),
+        strict: false,
+    },
+    Goal {
+        what: "state <= 0.5 x crun",
+        unit: "ms",
+        reference: "crun",
+        pick: |s| &s.state_ms,
+        limit: Some(0.5),
+        strict: false,
+    },
+    Goal {
+        what: "peak RSS of create <= crun's",
+        unit: "KiB",
+        reference: "crun",
+        pick: |s| &s.create_rss_kib,
+        limit: Some(1.0),
+        strict: false,
+    },
+    Goal {
+        what: "peak RSS of run <= crun's",
+        unit: "KiB",
+        reference: "crun",
+        pick: |s| &s.run_rss_kib,
+        limit: Some(1.0),
+        strict: false,
+    },
+    Goal {
+        what: "syscalls of run < crun's",
+        unit: "calls",
+        reference: "crun",
+        pick: |s| &s.run_syscalls,
+        limit: Some(1.0),
+        strict: true,
+    },
+    Goal {
+        what: "exec, to crun (no goal set)",
+        unit: "ms",
+        reference: "crun",
+        pick: |s| &s.exec_ms,
+        limit: None,
+        strict: false,
+    },
+];
+
+/// The goals of issue 14 (rrun against crun and the floor), each with the
+/// measured ratio and whether it is met.
+fn print_goals(rows: &[Row<'_>]) {
+    let find = |name: &str| rows.iter().find(|r| r.name == name);
+    println!();
+    println!("Goals (rrun's median over the reference's):\n");
+    println!("| goal | rrun | reference | ratio | result |");
+    println!("|---|---:|---:|---:|---|");
+    let Some(rrun) = find("rrun") else {
+        println!("| all | – | – | – | n/a: rrun not measured |");
+        return;
+    };
+    for goal in GOALS {
+        let value = median((goal.pick)(rrun.samples));
+        let (base, result) = match find(goal.reference) {
+            None => (f64::NAN, format!("n/a: {} not measured", goal.reference)),
+            Some(r) => {
+                let base = median((goal.pick)(r.samples));
+                let r = value / base;
+                let result = match goal.limit {
+                    _ if !r.is_finite() => "n/a: no samples".to_owned(),
+                    None => "reported".to_owned(),
+                    Some(limit) if (goal.strict && r < limit) || (!goal.strict && r <= limit) => {
+                        "met".to_owned()
+                    }
+                    Some(_) => "**not met**".to_owned(),
+                };
+                (base, result)
+            }
+        };
+        let decimals = if goal.unit == "ms" { 2 } else { 0 };
+        println!(
+            "| {} | {} {unit} | {} {unit} | {} | {result} |",
+            goal.what,
+            fmt(value, decimals),
+            fmt(base, decimals),
+            ratio(value, base),
+            unit = goal.unit,
         );
     }
 }
