@@ -106,7 +106,14 @@ pub fn main(argv: &[String]) -> Result<()> {
     if strace.is_none() {
         notes.push("system calls not counted: strace not found (apt-get install strace)".into());
     }
-    let result = prepare_runtimes(&options, &tmp, &mut runtimes, &mut notes).and_then(|()| {
+    let result = prepare_runtimes(
+        &options.runtimes,
+        &options.make_bundle,
+        &tmp,
+        &mut runtimes,
+        &mut notes,
+    )
+    .and_then(|()| {
         let mut samples = measure(&options, &mut runtimes, floor.is_some(), &tmp)?;
         if strace.is_some() {
             count_syscalls(&mut runtimes, floor.is_some(), &tmp, &mut samples)?;
@@ -142,20 +149,22 @@ pub fn main(argv: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn prepare_runtimes(
-    options: &Options,
+/// Builds each runtime's bundle under `tmp`; a runtime not found is a note.
+pub fn prepare_runtimes(
+    specs: &[(String, String)],
+    make_bundle: &Path,
     tmp: &Path,
     runtimes: &mut Vec<Runtime>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    for (name, path) in &options.runtimes {
+    for (name, path) in specs {
         let Some(exe) = resolve_exe(path) else {
             let note = format!("{name} skipped: {path} not found");
             eprintln!("rrun-bench: {note}");
             notes.push(note);
             continue;
         };
-        runtimes.push(Runtime::prepare(name, exe, tmp, &options.make_bundle)?);
+        runtimes.push(Runtime::prepare(name, exe, tmp, make_bundle)?);
     }
     if runtimes.is_empty() {
         bail!("no runtime to measure");

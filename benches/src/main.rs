@@ -1,22 +1,30 @@
-//! rrun-bench: rrun against runc and crun, two ways.
+//! rrun-bench: rrun against runc and crun, four ways.
 //!
 //! * `rrun-bench [lifecycle]` (src/lifecycle.rs): the runtimes' own CLI
-//!   (`run`, `create` + `start` + `delete`, `state`, peak RSS).
+//!   (`run`, `create` + `start` + `delete`, `state`, `exec`, peak RSS,
+//!   system calls) beside the kernel's floor, and issue 14's goals.
+//! * `rrun-bench scale` (src/scale.rs): bursts of containers created,
+//!   started and removed 16 at a time; `list` and `state` in a root of
+//!   1,000 containers.
+//! * `rrun-bench endurance` (src/endurance.rs): 1,000 consecutive `run` +
+//!   `delete` with rrun; fails on any failure or hang.
 //! * `rrun-bench engines` (src/engines.rs): `docker run --rm` and `ctr run
-//!   --rm` through containerd's stock runc-v2 shim with each runtime, the
-//!   engines started once, privately, by the e2e harness's code
-//!   (conformance/src/e2e).
+//!   --rm` through containerd's stock runc-v2 shim with each runtime, and
+//!   through a shim of its own, the engines started once, privately, by
+//!   the e2e harness's code (conformance/src/e2e).
 //!
-//! Both measure interleaved round-robin after warm-up rounds, with a
-//! hybrid cgroup host shown as cgroup v1 (crun 1.8 refuses hybrid) to every
-//! runtime alike, and print a markdown report of medians and their ratios
-//! to rrun on stdout. Must run as root.
+//! The comparisons measure interleaved round-robin after warm-up rounds,
+//! with a hybrid cgroup host shown as cgroup v1 (crun 1.8 refuses hybrid)
+//! to every runtime alike, and print a markdown report of medians and
+//! their ratios on stdout. Must run as root.
 
+mod endurance;
 mod engines;
 mod isolation;
 mod lifecycle;
 mod report;
 mod runtime;
+mod scale;
 
 use anyhow::{Context, Result};
 use isolation::CgroupView;
@@ -28,7 +36,13 @@ use std::path::{Path, PathBuf};
 pub const WARMUP_ROUNDS: usize = 2;
 
 fn usage() -> String {
-    format!("usage: {}\n   or: {}", lifecycle::USAGE, engines::USAGE)
+    format!(
+        "usage: {}\n   or: {}\n   or: {}\n   or: {}",
+        lifecycle::USAGE,
+        scale::USAGE,
+        endurance::USAGE,
+        engines::USAGE
+    )
 }
 
 fn main() -> Result<()> {
@@ -37,6 +51,8 @@ fn main() -> Result<()> {
         // The whole argv: the harness re-executes itself with it.
         Some("engines") => std::process::exit(engines::main(&argv)),
         Some("lifecycle") => lifecycle::main(&argv[1..]),
+        Some("scale") => scale::main(&argv[1..]),
+        Some("endurance") => endurance::main(&argv[1..]),
         Some("-h" | "--help") => {
             println!("{}", usage());
             Ok(())
