@@ -28,7 +28,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::File;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -100,8 +100,9 @@ fn parse_options(argv: &[String]) -> Result<Options> {
 enum Via {
     /// containerd's stock runc-v2 shim running this runtime binary.
     RuncShim(Runtime),
-    /// A containerd shim of its own, by runtime type (`io.containerd.X.v2`).
-    Shim(String),
+    /// A containerd shim of its own, by runtime type (`io.containerd.X.v2`
+    /// or the binary's absolute path), and the binary found for it.
+    Shim(String, PathBuf),
 }
 
 /// A row of the table.
@@ -145,7 +146,7 @@ impl Command {
             }
             // Docker 20.10 runs every runtime through the runc-v2 shim
             // (daemon.json's runtimeType came with Docker 23).
-            (Command::DockerRunRm, Via::Shim(_)) => None,
+            (Command::DockerRunRm, Via::Shim(..)) => None,
             (Command::CtrRunRm, Via::RuncShim(rt)) => {
                 let mut argv = engines.prefix(Engine::Containerd, any);
                 argv.extend([s("run"), s("--rm")]);
@@ -157,7 +158,7 @@ impl Command {
                 argv.extend([s(image::CTR_REF), s(id), s("true")]);
                 Some(argv)
             }
-            (Command::CtrRunRm, Via::Shim(kind)) => {
+            (Command::CtrRunRm, Via::Shim(kind, _)) => {
                 let mut argv = engines.prefix(Engine::Containerd, any);
                 argv.extend([s("run"), s("--rm"), s("--runtime"), kind.clone()]);
                 argv.extend([s(image::CTR_REF), s(id), s("true")]);
@@ -223,8 +224,7 @@ fn check_visible(options: &Options) -> Result<()> {
     let shims = options
         .shims
         .iter()
-        .filter(|(_, kind)| kind.starts_with('/'))
-        .map(|(_, kind)| std::path::PathBuf::from(kind));
+        .filter_map(|(_, kind)| shim_binary(kind));
     for path in std::iter::once(exe).chain(runtimes).chain(shims) {
         if path.starts_with("/tmp") || path.starts_with("/run") {
             bail!(
@@ -256,12 +256,77 @@ fn routes(options: &Options, notes: &mut Vec<String>) -> Vec<Route> {
         });
     }
     for (name, kind) in &options.shims {
+        let Some(binary) = shim_binary(kind) else {
+            let note = format!(
+                "{name} skipped: no {} beside {} or on PATH",
+                shim_file_name(kind),
+                default_runtime_dir().display()
+            );
+            eprintln!("rrun-bench: {note}");
+            notes.push(note);
+            continue;
+        };
         routes.push(Route {
             name: name.clone(),
-            via: Via::Shim(kind.clone()),
+            via: Via::Shim(kind.clone(), binary),
         });
     }
     routes
+}
+
+/// The file containerd runs for runtime type `kind`: `io.containerd.X.vN`
+/// is `containerd-shim-X-vN` (containerd 1.6's rule); an absolute path is
+/// itself.
+fn shim_file_name(kind: &str) -> String {
+    let parts: Vec<&str> = kind.split('.').collect();
+    match parts.as_slice() {
+        [.., name, version] if !kind.starts_with('/') => {
+            format!("containerd-shim-{name}-{version}")
+        }
+        _ => kind.to_owned(),
+    }
+}
+
+/// Where the default rrun is: this workspace's release build.
+fn default_runtime_dir() -> PathBuf {
+    default_runtimes()
+        .first()
+        .and_then(|(_, path)| Path::new(path).parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+}
+
+/// The shim binary for `kind`: an absolute path as is; otherwise its file
+/// name beside the default rrun (the workspace's own build, which
+/// scripts/bench.sh makes), then on this process's PATH.
+fn shim_binary(kind: &str) -> Option<PathBuf> {
+    if kind.starts_with('/') {
+        return resolve_exe(kind);
+    }
+    let file = shim_file_name(kind);
+    let beside = default_runtime_dir().join(&file);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    resolve_exe(&file)
+}
+
+/// containerd finds a shim by its runtime type on its PATH: the directory
+/// of each shim binary goes first on the engines' PATH, so that the
+/// binary measured is the one found.
+fn put_shims_on_path(engines: &mut Engines, routes: &[Route]) {
+    for route in routes {
+        let Via::Shim(_, binary) = &route.via else {
+            continue;
+        };
+        let Some(dir) = binary.parent() else {
+            continue;
+        };
+        for (key, value) in &mut engines.env {
+            if key == "PATH" && !std::env::split_paths(value).any(|d| d == dir) {
+                *value = format!("{}:{value}", dir.display());
+            }
+        }
+    }
 }
 
 fn harness(options: &Options) -> Result<i32> {
@@ -273,7 +338,7 @@ fn harness(options: &Options) -> Result<i32> {
         .iter()
         .filter_map(|r| match &r.via {
             Via::RuncShim(rt) => Some(rt.clone()),
-            Via::Shim(_) => None,
+            Via::Shim(..) => None,
         })
         .collect();
     if runtimes.is_empty() {
@@ -281,6 +346,7 @@ fn harness(options: &Options) -> Result<i32> {
     }
     let t0 = Instant::now();
     let mut engines = Engines::new(&runtimes, NAMES)?;
+    put_shims_on_path(&mut engines, &routes);
     eprintln!("rrun-bench: starting dockerd and containerd, importing the image");
     let mut result = engines.setup(&[Engine::Docker, Engine::Containerd], None);
     if let Some((engine, why)) = engines.broken.iter().next() {
@@ -326,7 +392,11 @@ fn harness(options: &Options) -> Result<i32> {
                 version_line(&rt.path, "--version", ""),
                 rt.path.display()
             ),
-            Via::Shim(kind) => format!("{}: containerd shim {kind}", route.name),
+            Via::Shim(kind, binary) => format!(
+                "{}: containerd shim {kind} ({})",
+                route.name,
+                binary.display()
+            ),
         });
     }
     intro.extend(notes.iter().map(|n| format!("note: {n}")));
