@@ -2,18 +2,36 @@
 # Benchmarks of rrun against runc and crun (those installed), one after the
 # other, each printing a markdown report:
 #
-#   lifecycle  the runtimes' own CLI: run, create + start + delete, state,
-#              peak RSS (rrun-bench lifecycle)
+#   lifecycle  the runtimes' own CLI: run + delete, create + start + wait +
+#              delete, state, exec in a running container, peak RSS, system
+#              calls of run and delete (strace -f -c), beside the floor
+#              (unshare -pmnui --fork /bin/true); then issue 14's goals, each
+#              with its ratio and met / not met (rrun-bench lifecycle)
+#   scale      bursts of 200 containers created, started and removed 16 at a
+#              time (containers/s); list and state with 1,000 created
+#              containers in the runtime's root (rrun-bench scale, ~3-5 min)
+#   endurance  1,000 consecutive rrun run + delete of /bin/true, each bounded
+#              by 10 s; fails on any failure, hang or leftover
+#              (rrun-bench endurance, ~40 s)
 #   engines    docker run --rm and ctr run --rm through containerd's runc-v2
-#              shim with each runtime, private engines started once
-#              (rrun-bench engines; installs docker.io, containerd... if missing)
+#              shim with each runtime, and ctr run --rm through rrun's own
+#              shim (containerd-shim-rrun-v2, built here), private engines
+#              started once (rrun-bench engines; installs docker.io,
+#              containerd... if missing)
 #
-#   ./scripts/bench.sh [--only lifecycle|engines] [--runs N] [--runtime NAME=PATH]...
-#                      [--make-bundle PATH] [--shim NAME=TYPE]...
+#   ./scripts/bench.sh [--only MODE[,MODE...]] [--runs N] [--runtime NAME=PATH]...
+#                      [--make-bundle PATH] [--shim NAME=TYPE]... [--no-shim]
+#                      [--containers N] [--listed N] [--endurance-runs N]
 #
-# --runs and --runtime go to both (defaults: 30 lifecycle runs, 20 engine
-# runs; rrun, runc, crun); --make-bundle to lifecycle only, --shim to
-# engines only. apt-get install runc crun to have the peers.
+# All four by default, in that order. --runs goes to lifecycle, engines
+# (defaults: 30, 20) and to scale's list and state (default 10); --runtime
+# to lifecycle, scale and engines (default: rrun, runc, crun), and the one
+# named rrun to endurance; --make-bundle to lifecycle, scale and endurance;
+# --shim to engines, which measures rrun-shim=io.containerd.rrun.v2 unless
+# --no-shim; --containers (burst size, 200) and --listed (1000) to scale;
+# --endurance-runs (1000) to endurance. A mode failing does not stop the
+# others; the exit status is the last failure's. apt-get install runc crun
+# to have the peers (a missing one is noted and skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -22,31 +40,56 @@ usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 }
 
+modes=(lifecycle scale endurance engines)
 only=""
-common=() lifecycle_args=() engines_args=()
+default_shim=1
+common=() lifecycle_args=() scale_args=() endurance_args=() engines_args=() bundle_args=()
 while [ $# -gt 0 ]; do
     case $1 in
         --only)
-            [ $# -ge 2 ] || { echo "$0: --only needs lifecycle or engines" >&2; exit 2; }
-            case $2 in
-                lifecycle | engines) only=$2 ;;
-                *) echo "$0: --only $2: want lifecycle or engines" >&2; exit 2 ;;
-            esac
+            [ $# -ge 2 ] || { echo "$0: --only needs a mode: ${modes[*]}" >&2; exit 2; }
+            IFS=, read -r -a wanted <<<"$2"
+            for m in "${wanted[@]}"; do
+                case $m in
+                    lifecycle | scale | endurance | engines) only+=" $m" ;;
+                    *) echo "$0: --only $m: want one of ${modes[*]}" >&2; exit 2 ;;
+                esac
+            done
             shift 2
             ;;
-        --runs | --runtime)
+        --runs)
             [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
             common+=("$1" "$2")
             shift 2
             ;;
+        --runtime)
+            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+            common+=("$1" "$2")
+            case $2 in rrun=*) endurance_args+=("$1" "$2") ;; esac
+            shift 2
+            ;;
         --make-bundle)
             [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
-            lifecycle_args+=("$1" "$2")
+            bundle_args+=("$1" "$2")
             shift 2
             ;;
         --shim)
             [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
             engines_args+=("$1" "$2")
+            shift 2
+            ;;
+        --no-shim)
+            default_shim=""
+            shift
+            ;;
+        --containers | --listed)
+            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+            scale_args+=("$1" "$2")
+            shift 2
+            ;;
+        --endurance-runs)
+            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+            endurance_args+=(--runs "$2")
             shift 2
             ;;
         -h | --help)
@@ -60,31 +103,41 @@ while [ $# -gt 0 ]; do
             ;;
     esac
 done
+[ -n "$only" ] || only=" ${modes[*]}"
+wants() { [[ " $only " == *" $1 "* ]]; }
 
 require_root
-ensure_packages busybox-static
-[ "$only" = lifecycle ] || ensure_engines
+ensure_packages busybox-static util-linux
+wants lifecycle && ensure_packages strace
+wants engines && ensure_engines
 ensure_c_toolchain
 ensure_cargo
-cargo build --release -p rrun -p rrun-bench
+packages=(-p rrun -p rrun-bench)
+if wants engines && [ -n "$default_shim" ]; then
+    packages+=(-p containerd-shim-rrun-v2)
+    engines_args+=(--shim rrun-shim=io.containerd.rrun.v2)
+fi
+cargo build --release "${packages[@]}"
 for peer in runc crun; do
     command -v "$peer" >/dev/null 2>&1 || echo "note: $peer not installed, not measured"
 done
 
-rc=0
+rc=0 first=1
 run() {
     local mode=$1 start status=0
     shift
+    [ -n "$first" ] || echo
+    first=""
     start=$(date +%s)
     "$target"/release/rrun-bench "$mode" "$@" || status=$?
     echo "scripts/bench.sh: $mode benchmark took $(($(date +%s) - start))s, exit status $status" >&2
     [ "$status" -eq 0 ] || rc=$status
 }
-if [ "$only" != engines ]; then
-    run lifecycle ${common[@]+"${common[@]}"} ${lifecycle_args[@]+"${lifecycle_args[@]}"}
-fi
-if [ "$only" != lifecycle ]; then
-    [ -n "$only" ] || echo
-    run engines ${common[@]+"${common[@]}"} ${engines_args[@]+"${engines_args[@]}"}
-fi
+wants lifecycle && run lifecycle ${common[@]+"${common[@]}"} \
+    ${lifecycle_args[@]+"${lifecycle_args[@]}"} ${bundle_args[@]+"${bundle_args[@]}"}
+wants scale && run scale ${common[@]+"${common[@]}"} \
+    ${scale_args[@]+"${scale_args[@]}"} ${bundle_args[@]+"${bundle_args[@]}"}
+wants endurance && run endurance ${endurance_args[@]+"${endurance_args[@]}"} \
+    ${bundle_args[@]+"${bundle_args[@]}"}
+wants engines && run engines ${common[@]+"${common[@]}"} ${engines_args[@]+"${engines_args[@]}"}
 exit "$rc"
