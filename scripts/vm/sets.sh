@@ -8,13 +8,28 @@
 # Issue 11's first list and the systemd driver: what runs on a cgroup v2 +
 # systemd host. The conformance suite runs against rrun and runc only: crun
 # as a third column makes it about half as long again (conformance-crun).
-V2_SETS=(cgroups freeze update_events exec cli embed systemd engines-systemd conformance)
+V2_SETS=(cgroups freeze update_events exec cli embed systemd engines-systemd containerd-systemd conformance)
+# The sets that are a script of this folder (scripts/vm/SET.sh), given the
+# release build's binaries.
+SCRIPT_SETS=(engines-systemd containerd-systemd)
+
+# script_set SET: whether SET is one of SCRIPT_SETS.
+script_set() {
+    local s
+    for s in "${SCRIPT_SETS[@]}"; do
+        [ "$s" != "$1" ] || return 0
+    done
+    return 1
+}
 
 list_sets() {
     local f
     echo "v2             ${V2_SETS[*]}"
     echo "conformance    rrun-conformance (release) against rrun and runc"
     echo "conformance-crun  the same with crun as a third column (informational; about 1.5x as long)"
+    echo "engines-systemd  Docker with native.cgroupdriver=systemd and rrun (scripts/vm/engines-systemd.sh)"
+    echo "containerd-systemd  containerd: runc-v2 shim + rrun with SystemdCgroup, and containerd-shim-rrun-v2"
+    echo "               (scripts/vm/containerd-systemd.sh)"
     for f in runtime/tests/*.rs; do
         f=${f##*/}
         printf '%-14s cargo test -p rrun --test %s\n' "${f%.rs}" "${f%.rs}"
@@ -83,8 +98,9 @@ sets_script() {
     ensure_c_toolchain
     local tests=() dirs=() dir
     for set in "${sets[@]}"; do
+        ! script_set "$set" || continue
         case $set in
-            conformance | conformance-crun | engines-systemd) continue ;;
+            conformance | conformance-crun) continue ;;
             rrun:* | runtime:*) dir=runtime name=${set#*:} ;;
             libcontainer:*) dir=libcontainer name=${set#*:} ;;
             *) name=$set dir=$(package_dir "$name") || dir= ;;
@@ -138,9 +154,12 @@ echo "guest: kernel \$(uname -r), pid 1 \$(cat /proc/1/comm), /sys/fs/cgroup \$(
     "root cgroup.subtree_control: \$(cat /sys/fs/cgroup/cgroup.subtree_control), runner's cgroup: \$(cut -d: -f3 /proc/self/cgroup)"
 EOF
         for set in "${sets[@]}"; do
-            if [ "$set" = engines-systemd ]; then
-                printf 'vm_set %q %q %q %q\n' "$set" "$repo" "$repo/scripts/vm/engines-systemd.sh" \
+            if script_set "$set"; then
+                printf 'vm_set %q %q %q %q' "$set" "$repo" "$repo/scripts/vm/$set.sh" \
                     "$target_abs/release/rrun"
+                [ "$set" != containerd-systemd ] ||
+                    printf ' %q' "$target_abs/release/containerd-shim-rrun-v2"
+                echo
                 continue
             fi
             if [ "$set" = conformance ] || [ "$set" = conformance-crun ]; then
@@ -189,12 +208,17 @@ echo "vm: ${#passed[@]} passed, ${#failed[@]} failed"
 EOF
     } >"$file"
     rm -f "$built"
+    # The conformance suite's build is the whole workspace's; the scripts
+    # need only rrun and the shim.
+    local build=
     for set in "${sets[@]}"; do
         case $set in
-            conformance | conformance-crun | engines-systemd)
-                build_conformance || return 1
-                break
-                ;;
+            conformance | conformance-crun) build=conformance ;;
+            *) ! script_set "$set" || build=${build:-scripts} ;;
         esac
     done
+    case $build in
+        conformance) build_conformance || return 1 ;;
+        scripts) cargo build --release -p rrun -p containerd-shim-rrun-v2 || return 1 ;;
+    esac
 }
