@@ -300,6 +300,10 @@ pub enum Message {
     Proceed,
     /// any → caller: setup failed.
     Error { message: String },
+    /// bootstrap, init or exec'd process → caller, when the caller traces
+    /// (`trace` in their config): their steps so far, sent right before
+    /// InitSpawned and Ready.
+    Steps { steps: Vec<crate::trace::Step> },
 }
 
 #[cfg(test)]

@@ -102,7 +102,10 @@ impl Config {
         let path = bundle.join("config.json");
         let data = read_config_file(&path)?;
         let spec = parse(&path, &data)?;
-        Self::from_spec(spec, bundle)
+        crate::trace::step("config:parsed");
+        let config = Self::from_spec(spec, bundle);
+        crate::trace::step("config:validated");
+        config
     }
 
     /// Validate a spec that an embedder built or parsed itself, as

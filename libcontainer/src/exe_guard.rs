@@ -52,6 +52,7 @@ impl GuardedExe {
             return Ok(exe);
         }
         let made = GuardedExe::new()?;
+        crate::trace::step("exe-guard:made");
         // Two threads may race here: one image is kept, the other dropped.
         let _ = GUARDED.set(made);
         Ok(GUARDED.get().expect("set just above"))

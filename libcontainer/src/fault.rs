@@ -30,12 +30,14 @@ pub fn point(name: &str) {
     }
 }
 
-/// A fault-injection point named `"<operation>:<step>"` (see the module);
-/// nothing at all without the `fault-injection` feature.
+/// A fault-injection point named `"<operation>:<step>"` (see the module),
+/// nothing without the `fault-injection` feature; and always a step of the
+/// step trace ([`crate::trace`], when tracing is on).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! fault_point {
     ($name:literal) => {
+        $crate::trace::step($name);
         #[cfg(feature = "fault-injection")]
         $crate::fault::point($name);
     };

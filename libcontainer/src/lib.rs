@@ -105,6 +105,7 @@ pub mod state;
 pub mod sysctl;
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod terminal;
+pub mod trace;
 pub mod utils;
 
 /// The runtime spec version rrun implements (the state's `ociVersion`).

@@ -123,6 +123,7 @@ enum Command {
 
 fn main() {
     libcontainer::init::entry::run_if_requested();
+    libcontainer::trace::note_begin();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => usage_error(e),
@@ -142,7 +143,17 @@ fn main() {
         std::process::exit(1);
     };
     let is_create = matches!(command, Command::Create(_) | Command::Run { .. });
-    match dispatch(&cli.root, cli.systemd_cgroup, command) {
+    if cli.debug {
+        libcontainer::trace::enable("arguments-parsed");
+    }
+    let result = dispatch(&cli.root, cli.systemd_cgroup, command);
+    if cli.debug {
+        libcontainer::trace::step("done");
+        for line in libcontainer::trace::report(libcontainer::trace::take()) {
+            tracing::debug!("{line}");
+        }
+    }
+    match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // runc's wording for create/run failures, which engines show.

@@ -2,12 +2,11 @@
 //! `start`. The caller-side half of the process model in ARCHITECTURE.md.
 //! On any failure nothing is left: no init, no cgroup, no state directory.
 
+use super::spawn::{spawn_bootstrap, Bootstrap};
 use super::ContainerError;
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{Channel, Message};
 use crate::config::Config;
-use crate::exe_guard::GuardedExe;
-use crate::init::entry::{CHANNEL_FD, STAGE_BOOTSTRAP, STAGE_ENV};
 use crate::init::{hook_runner, BootstrapConfig, FdLayout};
 use crate::state::{Owned, State, StateDir, Status};
 use crate::utils::io_errno;
@@ -15,9 +14,7 @@ use crate::utils::{self, pidfd_send_signal, pidfd_wait_exit, process_start_time}
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::SystemTime;
 
 /// What [`create`] makes: the container `id` from `bundle`, recorded
@@ -175,17 +172,18 @@ fn create_in(
     crate::fault_point!("create:owned-saved");
 
     let (ours, theirs) = Channel::pair()?;
-    let mut bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
+    let bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
     drop(theirs);
     crate::fault_point!("create:bootstrap-spawned");
 
     let cgroup = Cgroup::open(cgroup_path)?;
+    crate::trace::step("create:cgroup-manager-built");
     let resources = config
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref());
-    let joined = prepare_cgroup(&cgroup, bootstrap.id() as i32, resources);
+    let joined = prepare_cgroup(&cgroup, bootstrap.id(), resources);
     if cgroup_created {
         cleanup.cgroup = Some(cgroup);
     }
@@ -211,6 +209,7 @@ fn create_in(
         cgroup_join,
         seccomp: config.seccomp.clone(),
         fds: layout,
+        trace: crate::trace::enabled(),
     }));
     ours.send(&message, &fds)?;
     drop(fifo);
@@ -220,7 +219,7 @@ fn create_in(
     let received = receive_init(&ours, &bootstrap);
     if crate::init::reaps_own_helpers() {
         // It exits right after handing us the init (or failing to).
-        let _ = bootstrap.wait();
+        bootstrap.wait();
     }
     let (pid, pidfd) = received?;
     cleanup.init = Some(pidfd);
@@ -375,57 +374,16 @@ fn connect_console(id: &str, path: &Path) -> Result<OwnedFd, ContainerError> {
     Ok(stream.into())
 }
 
-/// Spawn the bootstrap: our own binary, guarded, with the channel on fd 3
-/// and the stage in its environment only (the caller's stays untouched).
-pub(super) fn spawn_bootstrap(
-    id: &str,
-    channel: &Channel,
-    stdio: Option<&StdioFds>,
-) -> Result<Child, ContainerError> {
-    let exe = GuardedExe::get()?;
-    let channel_fd = channel.as_raw_fd();
-    let mut cmd = Command::new(exe.exec_path());
-    cmd.arg0("rrun-init").env(STAGE_ENV, STAGE_BOOTSTRAP);
-    if let Some(stdio) = stdio {
-        let copy = |fd: RawFd| -> Result<std::process::Stdio, ContainerError> {
-            let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-                .map_err(ContainerError::sys(id, "dup stdio fd", fd))?;
-            // SAFETY: F_DUPFD_CLOEXEC just made this fd for us alone.
-            Ok(unsafe { OwnedFd::from_raw_fd(dup) }.into())
-        };
-        cmd.stdin(copy(stdio.stdin)?)
-            .stdout(copy(stdio.stdout)?)
-            .stderr(copy(stdio.stderr)?);
-    }
-    // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (dup2, fcntl) on fds we own.
-    unsafe {
-        cmd.pre_exec(move || {
-            if channel_fd == CHANNEL_FD {
-                // dup2 onto itself would keep close-on-exec: clear it instead.
-                if libc::fcntl(channel_fd, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(channel_fd, CHANNEL_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .map_err(|e| ContainerError::sys(id, "spawn bootstrap", exe.exec_path())(io_errno(&e)))
-}
-
 /// The bootstrap's answer: the init's pid and pidfd. `bootstrap` is the
 /// bootstrap process, so that a bootstrap gone without a word ends the wait
 /// even while the init (or a container process that took a copy of the
 /// socket) keeps the connection open.
 pub(super) fn receive_init(
     chan: &Channel,
-    bootstrap: &std::process::Child,
+    bootstrap: &Bootstrap,
 ) -> Result<(i32, OwnedFd), ContainerError> {
-    let peer = utils::pidfd_open(bootstrap.id() as i32).ok();
-    match chan.recv_from::<Message>(peer.as_ref().map(|p| p.as_fd())) {
+    let peer = utils::pidfd_open(bootstrap.id()).ok();
+    match next_message(chan, peer.as_ref().map(|p| p.as_fd())) {
         Ok((Message::InitSpawned { pid }, mut fds)) if fds.len() == 1 => {
             Ok((pid, fds.pop().expect("one fd")))
         }
@@ -436,6 +394,20 @@ pub(super) fn receive_init(
         Err(e) => Err(ContainerError::Setup(format!(
             "bootstrap exited before starting the container init ({e})"
         ))),
+    }
+}
+
+/// The next message from the bootstrap, init or exec'd process; the trace
+/// steps they send on the way join ours.
+pub(super) fn next_message(
+    chan: &Channel,
+    peer: Option<std::os::fd::BorrowedFd>,
+) -> Result<(Message, Vec<OwnedFd>), crate::channel::ChannelError> {
+    loop {
+        match chan.recv_from::<Message>(peer)? {
+            (Message::Steps { steps }, _) => crate::trace::merge(steps),
+            other => return Ok(other),
+        }
     }
 }
 
@@ -474,7 +446,7 @@ fn serve_init(
     init: &OwnedFd,
 ) -> Result<(), ContainerError> {
     loop {
-        match chan.recv_from::<Message>(Some(init.as_fd())) {
+        match next_message(chan, Some(init.as_fd())) {
             Ok((Message::Ready, _)) => return Ok(()),
             Ok((Message::Warning { message }, _)) => {
                 tracing::warn!("container {}: {message}", state.id)

@@ -5,7 +5,8 @@
 //! container, and the new process is the caller's child (CLONE_PARENT),
 //! so that an embedder's reaper gets its exit.
 
-use super::create::{receive_init, spawn_bootstrap, wait_process_gone};
+use super::create::{receive_init, wait_process_gone};
+use super::spawn::spawn_bootstrap;
 use super::ContainerError;
 use crate::cgroups::SelfJoin;
 use crate::channel::{Channel, Message};
@@ -94,7 +95,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     let console = console_socket(opts)?;
     let (cgroup_join, join_late) = cgroup_join(&state, frozen)?;
     let (ours, theirs) = Channel::pair()?;
-    let mut bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
+    let bootstrap = spawn_bootstrap(id, &theirs, opts.stdio.as_ref())?;
     drop(theirs);
     crate::fault_point!("exec:bootstrap-spawned");
     let config = ExecConfig {
@@ -106,6 +107,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
         seccomp: defaults.seccomp.clone(),
         console_socket: console.is_some(),
         preserved: opts.preserve_fds.len(),
+        trace: crate::trace::enabled(),
     };
     let mut fds = vec![init.as_raw_fd()];
     fds.extend(console.as_ref().map(|c| c.as_raw_fd()));
@@ -116,7 +118,7 @@ pub fn exec(opts: &ExecOptions) -> Result<Executed, ContainerError> {
     crate::fault_point!("exec:bootstrap-sent");
     let received = receive_init(&ours, &bootstrap);
     if crate::init::reaps_own_helpers() {
-        let _ = bootstrap.wait();
+        bootstrap.wait();
     }
     let (pid, pidfd) = received?;
     crate::fault_point!("exec:process-received");
@@ -290,7 +292,7 @@ fn finish(
         )?;
     }
     loop {
-        match chan.recv_from::<Message>(Some(pidfd.as_fd())) {
+        match super::create::next_message(chan, Some(pidfd.as_fd())) {
             Ok((Message::Ready, _)) => break,
             Ok((Message::Warning { message }, _)) => {
                 tracing::warn!("container {}: exec: {message}", opts.id)

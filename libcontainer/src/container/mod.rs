@@ -13,6 +13,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod spawn;
 mod start;
 mod update;
 

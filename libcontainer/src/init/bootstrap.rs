@@ -7,6 +7,7 @@
 use super::{sys, BootstrapConfig, InitError};
 use crate::channel::{Channel, Message};
 use crate::namespaces::{self, Plan};
+use crate::trace::{self, Helper};
 use crate::utils::{clone3_fork, Forked};
 use nix::fcntl::OFlag;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -34,7 +35,13 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     nix::sys::prctl::set_dumpable(false).map_err(sys("prctl(PR_SET_DUMPABLE)"))?;
     let (msg, fds) = chan.recv::<Message>()?;
     let config = match msg {
-        Message::Bootstrap(config) => config,
+        Message::Bootstrap(config) => {
+            if config.trace {
+                trace::enable_in_helper(Helper::Bootstrap, "bootstrap:started");
+                trace::step("bootstrap:config-received");
+            }
+            config
+        }
         Message::Exec(config) => return super::exec::bootstrap(chan, *config, fds),
         other => {
             return Err(InitError::Protocol(format!(
@@ -81,6 +88,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     // process that has started no thread.
     match unsafe { clone3_fork(flags, cgroup_fd) }.map_err(sys("clone3"))? {
         Forked::Child => {
+            trace::became(Helper::Init);
             drop(maps_done_w);
             drop(into_cgroup);
             // The bootstrap's procfs (our parent's pid namespace) is not
@@ -97,6 +105,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
             // channel, and the caller must read InitSpawned before the
             // init's first message.
             let reported = finish_parent(&proc, pid, &config, &plan)
+                .and_then(|()| Ok(super::send_steps(chan)?))
                 .and_then(|()| Ok(chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()])?));
             if let Err(e) = reported {
                 let _ = crate::utils::pidfd_send_signal(&pidfd, libc::SIGKILL);

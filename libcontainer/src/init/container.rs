@@ -133,6 +133,7 @@ fn build(
     crate::fault_point!("init:rootfs-done");
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
     process::prepare(process, personality)?;
+    crate::trace::step("init:process-prepared");
     let executable = process::resolve_executable(process)?;
     // Enter the cwd while still root, in case the user may not walk there;
     // `process::exec` enters it again after the drop (runc's order).
@@ -141,6 +142,7 @@ fn build(
     let final_capset = process::drop_privileges(process, seccomp.is_some() && !nnp)?;
     crate::fault_point!("init:privileges-dropped");
     send_warnings(chan)?;
+    super::send_steps(chan)?;
     chan.send(&Message::Ready, &[])?;
     Ok(Ready {
         fds,

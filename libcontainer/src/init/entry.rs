@@ -23,6 +23,7 @@ pub fn run_if_requested() {
     };
     match stage.to_str() {
         Some(STAGE_BOOTSTRAP) => {
+            crate::trace::note_begin();
             super::warnings::collect();
             // SAFETY: the caller placed our end of the channel on fd 3 with
             // dup2 right before execve; nothing else in this fresh process owns it.

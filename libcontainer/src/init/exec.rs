@@ -69,6 +69,10 @@ struct Entered {
 /// The bootstrap half: called with the exec message in a fresh,
 /// single-threaded process in the host's namespaces.
 pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Result<(), InitError> {
+    if config.trace {
+        crate::trace::enable_in_helper(crate::trace::Helper::Bootstrap, "exec-bootstrap:started");
+        crate::trace::step("exec-bootstrap:config-received");
+    }
     let fds = ExecFds::split(&config, fds)?;
     // The host's paths, before any setns.
     let into_cgroup = super::bootstrap::join_cgroups(&config.cgroup_join)?;
@@ -86,6 +90,7 @@ pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Resul
     // process that has started no thread.
     match unsafe { clone3_fork(flags, cgroup_fd) }.map_err(sys("clone3"))? {
         Forked::Child => {
+            crate::trace::became(crate::trace::Helper::Exec);
             drop(released_w);
             drop(into_cgroup);
             super::bootstrap::wait_for_eof(&released_r);
@@ -97,7 +102,9 @@ pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Resul
             crate::fault_point!("exec-bootstrap:process-cloned");
             // Reported before the process is released: both write to the
             // channel, and the caller must read this first.
-            if let Err(e) = chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()]) {
+            let reported = super::send_steps(chan)
+                .and_then(|()| chan.send(&Message::InitSpawned { pid }, &[pidfd.as_raw_fd()]));
+            if let Err(e) = reported {
                 let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
                 return Err(e.into());
             }
@@ -213,6 +220,7 @@ fn prepare<'a>(
     let final_capset = process::drop_privileges(process, seccomp.is_some() && !nnp)?;
     crate::fault_point!("exec-process:privileges-dropped");
     send_warnings(chan)?;
+    super::send_steps(chan)?;
     chan.send(&Message::Ready, &[])?;
     if config.frozen {
         match chan.recv::<Message>()?.0 {

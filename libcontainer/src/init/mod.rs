@@ -57,6 +57,9 @@ pub struct BootstrapConfig {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// Which fds ride with the message, in this order.
     pub fds: FdLayout,
+    /// The caller traces steps ([`crate::trace`]): send ours.
+    #[serde(default)]
+    pub trace: bool,
 }
 
 /// Everything the bootstrap and the process need to enter a running
@@ -82,6 +85,9 @@ pub struct ExecConfig {
     pub seccomp: Option<crate::seccomp::Filter>,
     pub console_socket: bool,
     pub preserved: usize,
+    /// The caller traces steps ([`crate::trace`]): send ours.
+    #[serde(default)]
+    pub trace: bool,
 }
 
 #[doc(hidden)] // init's message, pub for the project's tests only
@@ -91,6 +97,17 @@ pub struct FdLayout {
     pub console_socket: bool,
     /// `--preserve-fds`: these become fds 3.. of the container process.
     pub preserved: usize,
+}
+
+/// The steps this helper recorded, to the caller that traces them.
+pub(crate) fn send_steps(
+    chan: &crate::channel::Channel,
+) -> Result<(), crate::channel::ChannelError> {
+    if crate::trace::enabled() {
+        let steps = crate::trace::take();
+        chan.send(&crate::channel::Message::Steps { steps }, &[])?;
+    }
+    Ok(())
 }
 
 impl BootstrapConfig {

@@ -90,12 +90,14 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
         "",
     )
     .map_err(|e| RootfsError::sys("bind mount rootfs onto itself", ctx.rootfs, e))?;
+    crate::trace::step("init:rootfs-bound");
     // Opened after the bind: the fd must be the new mount, not what is under it.
     let root =
         paths::open_root(ctx.rootfs).map_err(|e| RootfsError::sys("open rootfs", ctx.rootfs, e))?;
     for mount in ctx.spec.mounts().iter().flatten() {
         mounts::mount_entry(ctx, root.as_fd(), mount)?;
     }
+    crate::trace::step("init:spec-mounts-made");
     devices::setup_dev(ctx, root.as_fd())
 }
 
