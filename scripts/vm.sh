@@ -8,6 +8,7 @@
 #   scripts/vm.sh build                  # the image (cached; rebuilt when scripts/vm/ changes)
 #   scripts/vm.sh test SET... [-- ARG...]# build SETs on the host, run them in one boot
 #   scripts/vm.sh run [--] CMD [ARG...]  # any command in the guest (cwd: the repository)
+#   scripts/vm.sh bench [ARG...]         # rrun-bench ARG... in the guest (runc, crun there)
 #   scripts/vm.sh shell                  # interactive root shell on the serial console
 #   scripts/vm.sh sets                   # the sets
 #
@@ -16,6 +17,12 @@
 # `conformance-crun` adds crun),
 # or `v2` (issue 11's first list). ARGs go to every test executable (a test
 # name filter, --exact, --nocapture...).
+#
+# `bench` builds rrun and rrun-bench (release) on the host and runs
+# `rrun-bench ARG...` in the guest (no mode: lifecycle; e.g. `bench --runs 5`)
+# against the release rrun and the guest's runc and crun, in a scope of its
+# own as a login shell's command. Its markdown report alone goes to stdout;
+# the guest's progress and the timings go to stderr.
 #
 # The exit status is the guest command's. A guest that does not boot, or
 # ends without handing back a status, fails with its console log shown.
@@ -32,6 +39,7 @@
 # as a root shell's command does; `run` runs in the runner's service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091 # checked on its own
 . scripts/lib.sh
 export DEBIAN_FRONTEND=noninteractive
 
@@ -251,7 +259,12 @@ boot() {
     return "$status"
 }
 
-# run_in_guest CMD_FILE: boots, runs CMD_FILE there, returns its status.
+# The host's io directory as the guest mounts it (scripts/vm/runner.sh).
+GUEST_IO=/run/rrun-vm
+
+# run_in_guest CMD_FILE [RESULT]: boots, runs CMD_FILE there, returns its
+# status. RESULT, when given, gets the file the command left as
+# $GUEST_IO/result (empty when it left none).
 run_in_guest() {
     local run status=0
     mkdir -p "$cache/runs"
@@ -260,6 +273,9 @@ run_in_guest() {
     cp "$1" "$run/io/cmd.sh"
     echo "$cmd_timeout" >"$run/io/timeout"
     boot run "$run" || status=$?
+    if [ -n "${2:-}" ]; then
+        cat "$run/io/result" >"$2" 2>/dev/null || : >"$2"
+    fi
     if [ "$status" -eq 0 ] && [ -z "${RRUN_VM_KEEP:-}" ]; then
         rm -rf "$run"
     else
@@ -268,8 +284,32 @@ run_in_guest() {
     return "$status"
 }
 
+# --- the benchmark --------------------------------------------------------
+
+# bench_script FILE ARG...: the guest's command file for `bench`.
+bench_script() {
+    local file=$1 target_abs
+    shift
+    target_abs=$(cd "$target" && pwd)
+    {
+        echo "# written by scripts/vm.sh bench"
+        echo "cd $(printf %q "$repo")"
+        # rrun-bench's default rrun is $CARGO_TARGET_DIR/release/rrun.
+        echo "export CARGO_TARGET_DIR=$(printf %q "$target_abs")"
+        cat <<'EOF'
+echo "guest: kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/^Mem:/ { print $2 }') MiB," \
+    "/sys/fs/cgroup $(stat -fc %T /sys/fs/cgroup), pid 1 $(cat /proc/1/comm);" \
+    "$(runc --version | head -n 1); $(crun --version | head -n 1); $(strace -V | head -n 1)"
+EOF
+        printf 'systemd-run --scope --quiet --unit=rrun-vm-bench %q' "$target_abs/release/rrun-bench"
+        [ $# -eq 0 ] || printf ' %q' "$@"
+        echo " >$GUEST_IO/result"
+    } >"$file"
+}
+
 # --- test sets ------------------------------------------------------------
 
+# shellcheck disable=SC1091 # checked on its own
 . scripts/vm/sets.sh
 
 usage() {
@@ -318,6 +358,22 @@ main() {
             } >"$script"
             run_in_guest "$script" || status=$?
             rm -f "$script"
+            return "$status"
+            ;;
+        bench)
+            require_root
+            build_image
+            ensure_cargo
+            ensure_c_toolchain
+            cargo build --release -p rrun -p rrun-bench >&2 || die "cargo build failed"
+            local script result status=0
+            script=$(mktemp)
+            result=$(mktemp)
+            bench_script "$script" "$@"
+            run_in_guest "$script" "$result" >&2 || status=$?
+            cat "$result"
+            rm -f "$script" "$result"
+            [ "$status" -eq 0 ] || say "rrun-bench exited with status $status in the guest"
             return "$status"
             ;;
         shell)
