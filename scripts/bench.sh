@@ -7,9 +7,6 @@
 #              calls of run and delete (strace -f -c), beside the floor
 #              (unshare -pmnui --fork /bin/true); then issue 14's goals, each
 #              with its ratio and met / not met (rrun-bench lifecycle)
-#   scale      bursts of 200 containers created, started and removed 16 at a
-#              time (containers/s); list and state with 1,000 created
-#              containers in the runtime's root (rrun-bench scale, ~3-5 min)
 #   endurance  1,000 consecutive rrun run + delete of /bin/true, each bounded
 #              by 10 s; fails on any failure, hang or leftover
 #              (rrun-bench endurance, ~40 s)
@@ -18,6 +15,11 @@
 #              shim (containerd-shim-rrun-v2, built here), private engines
 #              started once (rrun-bench engines; installs docker.io,
 #              containerd... if missing)
+#   scale      bursts of 200 containers created, started and removed 16 at a
+#              time (containers/s); list and state with 1,000 created
+#              containers in the runtime's root (rrun-bench scale, ~3 min;
+#              last, since its 16 commands at a time raise the load average
+#              that the others report)
 #
 #   ./scripts/bench.sh [--only MODE[,MODE...]] [--runs N] [--runtime NAME=PATH]...
 #                      [--make-bundle PATH] [--shim NAME=TYPE]... [--no-shim]
@@ -40,7 +42,7 @@ usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 }
 
-modes=(lifecycle scale endurance engines)
+modes=(lifecycle endurance engines scale)
 only=""
 default_shim=1
 common=() lifecycle_args=() scale_args=() endurance_args=() engines_args=() bundle_args=()
@@ -135,9 +137,9 @@ run() {
 }
 wants lifecycle && run lifecycle ${common[@]+"${common[@]}"} \
     ${lifecycle_args[@]+"${lifecycle_args[@]}"} ${bundle_args[@]+"${bundle_args[@]}"}
-wants scale && run scale ${common[@]+"${common[@]}"} \
-    ${scale_args[@]+"${scale_args[@]}"} ${bundle_args[@]+"${bundle_args[@]}"}
 wants endurance && run endurance ${endurance_args[@]+"${endurance_args[@]}"} \
     ${bundle_args[@]+"${bundle_args[@]}"}
 wants engines && run engines ${common[@]+"${common[@]}"} ${engines_args[@]+"${engines_args[@]}"}
+wants scale && run scale ${common[@]+"${common[@]}"} \
+    ${scale_args[@]+"${scale_args[@]}"} ${bundle_args[@]+"${bundle_args[@]}"}
 exit "$rc"
