@@ -12,7 +12,7 @@ ensure_packages busybox-static
 if [ -z "${RUNTIME:-}" ]; then
     ensure_c_toolchain
     ensure_cargo
-    cargo build --release -p rrun
+    build_rrun
     RUNTIME="$target"/release/rrun
 fi
 

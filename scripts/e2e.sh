@@ -21,7 +21,8 @@ require_root
 ensure_engines
 ensure_c_toolchain
 ensure_cargo
-cargo build --release -p rrun -p conformance --bin rrun --bin rrun-e2e
+build_rrun
+cargo build --release -p conformance --bin rrun-e2e
 
 runtimes=()
 case " $* " in

@@ -69,6 +69,12 @@ install_packages() {
     cargo clippy --version
 }
 
+# Everything in release mode; rrun itself as a static PIE (see build_rrun).
+build_release() {
+    cargo build --release --workspace --exclude rrun
+    build_rrun
+}
+
 build_checker() {
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p conformance \
         --bin rrun-checker --target x86_64-unknown-linux-gnu
@@ -131,7 +137,7 @@ require_root
 step "install packages" install_packages
 step "cargo fmt" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-step "cargo build --release" cargo build --release --workspace
+step "cargo build --release" build_release
 step "cargo test" cargo test --workspace
 step "build static conformance checker" build_checker
 step "conformance suite" run_conformance
