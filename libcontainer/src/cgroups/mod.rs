@@ -1,12 +1,14 @@
-//! The container's cgroup: resolving `linux.cgroupsPath`, creating it and
-//! applying `linux.resources` through the `libcgroups` crate, and removing
-//! it.
+//! The container's cgroup: resolving `linux.cgroupsPath`, creating it,
+//! applying `linux.resources` and removing it. On v1 and hybrid hosts rrun
+//! writes the v1 files itself ([`v1`]: what libcgroups' v1 controllers
+//! write, without the cost of building its manager); on cgroup v2 hosts
+//! and with the systemd driver it goes through the `libcgroups` crate.
 //!
 //! Safety rule: libcgroups given an empty path manages the *caller's own*
-//! cgroup, and its remove() SIGKILLs every process in it. Every path that
-//! reaches libcgroups here went through `resolve_path`, which refuses
-//! anything without a real component; and rrun removes only cgroups it
-//! created itself.
+//! cgroup, and its remove() SIGKILLs every process in it; a v1 directory
+//! joined from an empty path is a hierarchy's root. Every path used here
+//! went through `resolve_path`/`check_path`, which refuse anything without
+//! a real component; and rrun removes only cgroups it created itself.
 //!
 //! For embedders: [`stats`] (what [`crate::container::stats`] reports) and
 //! [`CgroupError`]; the rest is the library's.
@@ -20,6 +22,8 @@ pub mod resources;
 pub mod stats;
 #[doc(hidden)] // building block, pub for the project's tests only
 pub mod systemd;
+#[doc(hidden)] // building block, pub for the project's tests only
+pub mod v1;
 
 use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup,
@@ -148,9 +152,16 @@ pub(crate) fn check_resources(spec: &Spec) -> Result<(), CgroupError> {
     let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
         return Ok(());
     };
-    let host = resources::Host::probe()?;
-    resources::check(&host, resources)?;
-    Ok(())
+    check_resources_on(&resources::Host::probe()?, resources)
+}
+
+/// [`check_resources`] on a host already probed (a caller that then opens
+/// the cgroup with [`Cgroup::open_on`] reads mountinfo once).
+pub(crate) fn check_resources_on(
+    host: &resources::Host,
+    resources: &LinuxResources,
+) -> Result<(), CgroupError> {
+    Ok(resources::check(host, resources)?)
 }
 
 fn is_unified() -> bool {
@@ -226,31 +237,56 @@ pub(crate) fn exists(path: &Path) -> bool {
         .is_some_and(|h| h.join(rel).is_dir())
 }
 
-/// A container's cgroup.
+/// A container's cgroup, for one command. The host's cgroup layout is
+/// probed (one mountinfo read) when it is opened, and every step of the
+/// command (prepare, apply, remove...) uses that; a long-running embedder
+/// opens it anew per command, so nothing goes stale.
 pub(crate) struct Cgroup {
     pub path: PathBuf,
-    pub(crate) manager: AnyCgroupManager,
+    host: resources::Host,
+    /// libcgroups' manager, on a cgroup v2 host and with systemd. `None` on
+    /// v1 and hybrid hosts: rrun writes the v1 files itself ([`v1`]).
+    manager: Option<AnyCgroupManager>,
     /// Managed through systemd (`--systemd-cgroup`): no hybrid cgroup2
     /// directory of our own then, and no direct writes.
     systemd: bool,
+}
+
+/// libcgroups' cgroupfs manager for `path` (checked by the caller).
+fn libcgroups_manager(path: &Path) -> Result<AnyCgroupManager, CgroupError> {
+    create_cgroup_manager(CgroupConfig {
+        cgroup_path: path.to_path_buf(),
+        systemd_cgroup: false,
+        container_name: String::new(),
+    })
+    .map_err(|e| manager_err(path)(e.to_string()))
 }
 
 impl Cgroup {
     /// The cgroup at a path [`resolve`] gave (recorded in the state): a
     /// `slice:prefix:name` path goes through libcgroups' systemd manager.
     pub fn open(path: &Path) -> Result<Cgroup, CgroupError> {
+        Cgroup::open_on(path, resources::Host::probe()?)
+    }
+
+    /// [`Cgroup::open`] on a host the caller probed already (for
+    /// [`check_resources_on`], say).
+    pub fn open_on(path: &Path, host: resources::Host) -> Result<Cgroup, CgroupError> {
         if is_systemd_form(path) {
-            return Cgroup::open_systemd(path);
+            return Cgroup::open_systemd(path, host);
         }
         check_path(path)?;
-        let manager = create_cgroup_manager(CgroupConfig {
-            cgroup_path: path.to_path_buf(),
-            systemd_cgroup: false,
-            container_name: String::new(),
-        })
-        .map_err(|e| manager_err(path)(e.to_string()))?;
+        // libcgroups' v1 manager is not built: its constructor alone costs
+        // ~700 syscalls (mountinfo and /proc/self/cgroup re-read through a
+        // verified procfs handle for each of its controllers).
+        let manager = if host.is_unified() {
+            Some(libcgroups_manager(path)?)
+        } else {
+            None
+        };
         Ok(Cgroup {
             path: path.to_path_buf(),
+            host,
             manager,
             systemd: false,
         })
@@ -259,7 +295,7 @@ impl Cgroup {
     /// libcgroups' systemd manager exists for cgroup v2 only, and needs
     /// systemd as init: anything else is a clear refusal, never a cgroupfs
     /// directory named after the colon path.
-    fn open_systemd(path: &Path) -> Result<Cgroup, CgroupError> {
+    fn open_systemd(path: &Path, host: resources::Host) -> Result<Cgroup, CgroupError> {
         let text = path.to_str().unwrap_or_default();
         let converted = systemd::convert(text, "")?;
         if !systemd::booted() {
@@ -268,7 +304,7 @@ impl Cgroup {
                  this host (no /run/systemd/system); run without --systemd-cgroup"
             )));
         }
-        if !is_unified() {
+        if !host.is_unified() {
             return Err(CgroupError::Systemd(format!(
                 "cgroupsPath {text:?}: the systemd cgroup driver needs a cgroup v2 host; \
                  this host has v1 hierarchies"
@@ -282,7 +318,8 @@ impl Cgroup {
         .map_err(|e| manager_err(path)(e.to_string()))?;
         Ok(Cgroup {
             path: path.to_path_buf(),
-            manager,
+            host,
+            manager: Some(manager),
             systemd: true,
         })
     }
@@ -301,13 +338,12 @@ impl Cgroup {
     /// itself without that lock (0.1 ms), and clone3(CLONE_INTO_CGROUP)
     /// starts a child in a cgroup2 directory without any migration.
     pub fn prepare_self_join(&self) -> Result<Option<SelfJoin>, CgroupError> {
-        if self.systemd || is_unified() {
+        if self.systemd || self.host.is_unified() {
             return Ok(None);
         }
         let rel = self.relative();
         let mut tasks = Vec::new();
-        let host = resources::Host::probe()?;
-        for mount in host.v1_mount_points() {
+        for mount in self.host.v1_mount_points() {
             let dir = mount.join(rel);
             std::fs::create_dir_all(&dir).map_err(|e| manager_err(&dir)(format!("mkdir: {e}")))?;
             if dir.join("cpuset.cpus").exists() {
@@ -323,8 +359,18 @@ impl Cgroup {
     }
 
     /// Put `pid` in the cgroup (creating it), also in the hybrid cgroup2 tree.
+    /// On v1 and hybrid hosts create uses [`Cgroup::prepare_self_join`]
+    /// instead; libcgroups' v1 manager is built here only.
     pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
-        self.manager
+        let built;
+        let manager = match &self.manager {
+            Some(manager) => manager,
+            None => {
+                built = libcgroups_manager(&self.path)?;
+                &built
+            }
+        };
+        manager
             .add_task(Pid::from_raw(pid))
             .map_err(|e| manager_err(&self.path)(format!("adding pid {pid}: {e}")))?;
         if let Some(unified) = &self.hybrid_unified_dir() {
@@ -334,33 +380,27 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Write `resources` (at create, and for `update`): what libcgroups
-    /// handles through it, the rest (cpu burst alone, blkio leaf and device
-    /// weights, hybrid hugetlb) ourselves.
+    /// Write `resources` (at create, and for `update`): on v1 and hybrid
+    /// hosts the v1 files ourselves ([`v1::apply`]), elsewhere through
+    /// libcgroups; then what libcgroups never did (cpu burst alone, blkio
+    /// leaf and device weights, hybrid hugetlb, v2 and systemd fixes).
     pub fn apply(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let host = resources::Host::probe()?;
-        let mut for_libcgroups = resources::for_libcgroups(&host, resources);
-        // cgroupfs on v2: cpu.weight, io.weight and a zero swap as runc.
-        let v2_fs = host.is_unified() && !self.systemd;
-        if v2_fs {
-            for_libcgroups = resources::without_v2_extras(&for_libcgroups);
+        let host = &self.host;
+        let filtered = resources::for_libcgroups(host, resources);
+        let disable_oom_killer = resources
+            .memory()
+            .as_ref()
+            .and_then(|m| m.disable_oom_killer())
+            .unwrap_or(false);
+        let err =
+            |e: &dyn std::fmt::Display| manager_err(&self.path)(format!("linux.resources: {e}"));
+        match &self.manager {
+            None => v1::apply(host, self.relative(), &filtered, disable_oom_killer)
+                .map_err(|e| err(&e))?,
+            Some(manager) => self
+                .apply_libcgroups(manager, filtered, disable_oom_killer)
+                .map_err(|e| err(&e))?,
         }
-        if self.systemd {
-            for_libcgroups = resources::for_systemd(&for_libcgroups);
-        }
-        let opt = ControllerOpt {
-            resources: &for_libcgroups,
-            disable_oom_killer: resources
-                .memory()
-                .as_ref()
-                .and_then(|m| m.disable_oom_killer())
-                .unwrap_or(false),
-            oom_score_adj: None,
-            freezer_state: None,
-        };
-        self.manager
-            .apply(&opt)
-            .map_err(|e| manager_err(&self.path)(format!("linux.resources: {e}")))?;
         if !self.systemd {
             let v1_dir = |controller: &str| {
                 host.v1
@@ -368,18 +408,40 @@ impl Cgroup {
                     .map(|mount| mount.join(self.relative()))
             };
             let unified = self.hybrid_unified_dir();
-            resources::apply_extras(&host, resources, &v1_dir, unified.as_deref())?;
+            resources::apply_extras(host, resources, &v1_dir, unified.as_deref())?;
         }
         if host.is_unified() {
             let dir = Path::new(CGROUP_ROOT).join(relative_dir(&self.path)?);
-            if v2_fs {
-                resources::apply_v2_extras(&dir, resources)?;
-            } else if self.systemd {
+            if self.systemd {
                 resources::apply_systemd_extras(&dir, resources)?;
+            } else {
+                resources::apply_v2_extras(&dir, resources)?;
             }
             resources::write_rdma_v2(&dir, resources)?;
         }
         Ok(())
+    }
+
+    /// libcgroups' v2 or systemd manager: cgroupfs on v2 gets cpu.weight,
+    /// io.weight and a zero swap from [`resources::apply_v2_extras`]
+    /// instead, systemd gets [`resources::for_systemd`]'s properties.
+    fn apply_libcgroups(
+        &self,
+        manager: &AnyCgroupManager,
+        mut filtered: LinuxResources,
+        disable_oom_killer: bool,
+    ) -> Result<(), libcgroups::common::AnyManagerError> {
+        if self.systemd {
+            filtered = resources::for_systemd(&filtered);
+        } else if self.host.is_unified() {
+            filtered = resources::without_v2_extras(&filtered);
+        }
+        manager.apply(&ControllerOpt {
+            resources: &filtered,
+            disable_oom_killer,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
     }
 
     /// On a cgroup v2 host, enforce `linux.resources.devices` (and the
@@ -389,7 +451,7 @@ impl Cgroup {
     /// attachment adds a program; `update` does not change devices). On
     /// v1 and hybrid hosts the v1 devices controller does it.
     pub fn restrict_devices(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
-        if !is_unified() {
+        if !self.host.is_unified() {
             return Ok(());
         }
         let dir = Path::new(CGROUP_ROOT).join(relative_dir(&self.path)?);
@@ -401,21 +463,48 @@ impl Cgroup {
         self.path.strip_prefix("/").unwrap_or(&self.path)
     }
 
+    /// Every process in the cgroup and its children. On v1 and hybrid
+    /// hosts they are read from the devices hierarchy, as libcgroups' v1
+    /// manager does (every container has a directory there).
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        self.manager
-            .get_all_pids()
-            .map(|p| p.into_iter().map(|p| p.as_raw()).collect())
-            .map_err(|e| manager_err(&self.path)(e.to_string()))
+        let err = manager_err(&self.path);
+        if let Some(manager) = &self.manager {
+            return manager
+                .get_all_pids()
+                .map(|p| p.into_iter().map(|p| p.as_raw()).collect())
+                .map_err(|e| err(e.to_string()));
+        }
+        let devices = self
+            .host
+            .v1
+            .get("devices")
+            .ok_or_else(|| err("no v1 devices hierarchy to read its processes from".into()))?;
+        v1::pids_below(&devices.join(self.relative())).map_err(|e| err(e.to_string()))
     }
 
-    /// Remove the cgroup; libcgroups SIGKILLs what is left in it first.
-    /// libcgroups knows the controllers' hierarchies only: the directories
-    /// in named v1 hierarchies (`name=systemd`) are removed here, the same
-    /// way.
+    /// Remove the cgroup, SIGKILLing what is left in it first. On v1 and
+    /// hybrid hosts every v1 hierarchy's directory (named ones such as
+    /// `name=systemd` included) goes the way libcgroups removes its own,
+    /// then the hybrid cgroup2 one.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        self.manager
-            .remove()
-            .map_err(|e| manager_err(&self.path)(format!("remove: {e}")))?;
+        let rel = self.relative();
+        if rel.as_os_str().is_empty() {
+            // Never a hierarchy's root (check_path already refuses it).
+            return Err(CgroupError::BadPath {
+                path: self.path.clone(),
+                why: "resolves to the root cgroup".to_string(),
+            });
+        }
+        match &self.manager {
+            Some(manager) => manager
+                .remove()
+                .map_err(|e| manager_err(&self.path)(format!("remove: {e}")))?,
+            None => {
+                for mount in self.host.v1_mount_points() {
+                    remove_killing(&mount.join(rel))?;
+                }
+            }
+        }
         if let Some(unified) = self.hybrid_unified_dir() {
             match std::fs::remove_dir(&unified) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -424,13 +513,7 @@ impl Cgroup {
                 _ => {}
             }
         }
-        let host = resources::Host::probe()?;
-        if !self.systemd && !self.relative().as_os_str().is_empty() {
-            for mount in host.named.values() {
-                remove_killing(&mount.join(self.relative()))?;
-            }
-        }
-        remove_empty_default_parent(&self.path, &host.hierarchy_mount_points());
+        remove_empty_default_parent(&self.path, &self.host.hierarchy_mount_points());
         Ok(())
     }
 
@@ -438,18 +521,10 @@ impl Cgroup {
     /// cgroup2 tree at /sys/fs/cgroup/unified (as runc does): that is what
     /// its cgroup mount shows there, never the caller's.
     fn hybrid_unified_dir(&self) -> Option<PathBuf> {
-        if self.systemd {
+        if self.systemd || !matches!(self.host.setup, CgroupSetup::Hybrid) {
             return None;
         }
-        matches!(
-            libcgroups::common::get_cgroup_setup(),
-            Ok(CgroupSetup::Hybrid)
-        )
-        .then(|| {
-            Path::new(CGROUP_ROOT)
-                .join("unified")
-                .join(self.path.strip_prefix("/").unwrap_or(&self.path))
-        })
+        Some(Path::new(CGROUP_ROOT).join("unified").join(self.relative()))
     }
 }
 
