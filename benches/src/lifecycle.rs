@@ -121,6 +121,11 @@ pub fn main(argv: &[String]) -> Result<()> {
         Ok(samples)
     });
     let problems = clean_up(&mut runtimes, &parents, &tmp);
+    if result.is_err() {
+        for problem in &problems {
+            eprintln!("rrun-bench: cleanup after the error: {problem}");
+        }
+    }
     let samples = result?;
     if !problems.is_empty() {
         bail!("cleanup left things behind:\n{}", problems.join("\n"));

@@ -271,13 +271,16 @@ fn print_goals(rows: &[Row<'_>]) {
             }
         };
         let decimals = if goal.unit == "ms" { 2 } else { 0 };
+        let cell = |v: f64| match fmt(v, decimals) {
+            v if v == "–" => v,
+            v => format!("{v} {}", goal.unit),
+        };
         println!(
-            "| {} | {} {unit} | {} {unit} | {} | {result} |",
+            "| {} | {} | {} | {} | {result} |",
             goal.what,
-            fmt(value, decimals),
-            fmt(base, decimals),
+            cell(value),
+            cell(base),
             ratio(value, base),
-            unit = goal.unit,
         );
     }
 }

@@ -169,6 +169,11 @@ pub fn main(argv: &[String]) -> Result<()> {
         measure(&options, &runtimes, &fleets)
     });
     let problems = clean_up(&runtimes, &fleets, options.parallel, &parents, &tmp);
+    if result.is_err() {
+        for problem in &problems {
+            eprintln!("rrun-bench: cleanup after the error: {problem}");
+        }
+    }
     let figures = result?;
     if !problems.is_empty() {
         bail!("cleanup left things behind:\n{}", problems.join("\n"));
