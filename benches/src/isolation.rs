@@ -19,7 +19,11 @@ pub const CGROUP_PARENT: &str = "rrun-bench";
 pub enum CgroupView {
     /// The host was hybrid; its empty cgroup2 mount is hidden from us.
     HybridShownAsV1,
-    /// Nothing to hide (pure v1 or pure v2).
+    /// A v1 layout whose `/sys/fs/cgroup/unified` holds something else than
+    /// cgroup2 (a tmpfs someone mounted over it, a bare directory): covered
+    /// all the same, since crun writes there.
+    V1UnifiedCovered,
+    /// Nothing to hide (pure v1 without `unified`, or pure v2).
     AsHost,
 }
 
@@ -47,14 +51,23 @@ pub fn enter_private_mount_namespace() -> Result<CgroupView> {
 /// empty tmpfs rather than just unmounted: crun still writes a `cgroup.procs`
 /// file there, and that must land in a throwaway filesystem, not in the
 /// host's /sys/fs/cgroup tmpfs under the hidden mount.
+///
+/// Where `/sys/fs/cgroup/unified` is there but holds no cgroup2 (a host
+/// whose cgroup2 someone covered, say with a tmpfs of their own), the
+/// stand-in goes on top all the same: crun's `cgroup.procs` files must not
+/// land in the host's filesystem, whatever it is.
 pub fn hide_hybrid_cgroup2() -> Result<CgroupView> {
-    if !is_hybrid()? {
-        return Ok(CgroupView::AsHost);
-    }
-    umount2(HYBRID_UNIFIED, MntFlags::MNT_DETACH)
-        .with_context(|| format!("umount {HYBRID_UNIFIED}"))?;
+    let view = match unified()? {
+        Unified::Absent => return Ok(CgroupView::AsHost),
+        Unified::Cgroup2 => {
+            umount2(HYBRID_UNIFIED, MntFlags::MNT_DETACH)
+                .with_context(|| format!("umount {HYBRID_UNIFIED}"))?;
+            CgroupView::HybridShownAsV1
+        }
+        Unified::Other => CgroupView::V1UnifiedCovered,
+    };
     mount_stand_in()?;
-    Ok(CgroupView::HybridShownAsV1)
+    Ok(view)
 }
 
 /// An empty tmpfs on the hidden cgroup2 mount point.
@@ -76,19 +89,31 @@ fn mount_stand_in() -> Result<()> {
 /// for the engines' cgroup parents would wait for it to go.
 pub fn fresh_cgroup2_stand_in(view: &CgroupView) -> Result<()> {
     match view {
-        CgroupView::HybridShownAsV1 => mount_stand_in(),
+        CgroupView::HybridShownAsV1 | CgroupView::V1UnifiedCovered => mount_stand_in(),
         CgroupView::AsHost => Ok(()),
     }
 }
 
-fn is_hybrid() -> Result<bool> {
+/// What `/sys/fs/cgroup/unified` is on a v1 layout (a tmpfs at
+/// /sys/fs/cgroup).
+enum Unified {
+    /// Not a v1 layout, or no `unified` there.
+    Absent,
+    /// A hybrid host's cgroup2 mount.
+    Cgroup2,
+    /// A directory holding anything else.
+    Other,
+}
+
+fn unified() -> Result<Unified> {
     let root = statfs(CGROUP_ROOT).with_context(|| format!("statfs {CGROUP_ROOT}"))?;
     if root.filesystem_type() != TMPFS_MAGIC {
-        return Ok(false);
+        return Ok(Unified::Absent);
     }
     match statfs(HYBRID_UNIFIED) {
-        Ok(fs) => Ok(fs.filesystem_type() == CGROUP2_SUPER_MAGIC),
-        Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Ok(fs) if fs.filesystem_type() == CGROUP2_SUPER_MAGIC => Ok(Unified::Cgroup2),
+        Ok(_) => Ok(Unified::Other),
+        Err(nix::errno::Errno::ENOENT) => Ok(Unified::Absent),
         Err(e) => bail!("statfs {HYBRID_UNIFIED}: {e}"),
     }
 }

@@ -115,6 +115,9 @@ pub fn machine(runs: usize, view: CgroupView, load_at_start: String) -> Machine 
         .unwrap_or(0);
     let cgroups = match view {
         CgroupView::HybridShownAsV1 => "hybrid host, measured as v1 (cgroup2 mount hidden)",
+        CgroupView::V1UnifiedCovered => {
+            "v1; the host's /sys/fs/cgroup/unified holds no cgroup2 (covered by a private tmpfs)"
+        }
         CgroupView::AsHost => "as the host has them",
     };
     Machine {
