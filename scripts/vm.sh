@@ -12,7 +12,7 @@
 #   scripts/vm.sh shell                  # interactive root shell on the serial console
 #   scripts/vm.sh sets                   # the sets
 #
-# A SET is a test file's name (runtime/tests/NAME.rs or libcontainer/tests/NAME.rs,
+# A SET is a test file's name (runtime/, libcontainer/ or shim/tests/NAME.rs,
 # or PACKAGE:NAME), `conformance` (the suite against rrun and runc;
 # `conformance-crun` adds crun),
 # or `v2` (issue 11's first list). ARGs go to every test executable (a test

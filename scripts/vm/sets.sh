@@ -38,13 +38,17 @@ list_sets() {
         f=${f##*/}
         printf '%-14s cargo test -p libcontainer --test %s\n' "${f%.rs}" "${f%.rs}"
     done
+    for f in shim/tests/*.rs; do
+        f=${f##*/}
+        printf '%-14s cargo test -p containerd-shim-rrun-v2 --test %s\n' "${f%.rs}" "${f%.rs}"
+    done
     echo "PACKAGE:NAME   cargo test -p PACKAGE --test NAME"
 }
 
 # package_dir NAME: the package folder whose tests/NAME.rs exists.
 package_dir() {
     local dir
-    for dir in runtime libcontainer; do
+    for dir in runtime libcontainer shim; do
         [ ! -f "$dir/tests/$1.rs" ] || {
             echo "$dir"
             return 0
@@ -103,6 +107,7 @@ sets_script() {
             conformance | conformance-crun) continue ;;
             rrun:* | runtime:*) dir=runtime name=${set#*:} ;;
             libcontainer:*) dir=libcontainer name=${set#*:} ;;
+            shim:* | containerd-shim-rrun-v2:*) dir=shim name=${set#*:} ;;
             *) name=$set dir=$(package_dir "$name") || dir= ;;
         esac
         if [ -z "$dir" ] || [ ! -f "$dir/tests/$name.rs" ]; then
