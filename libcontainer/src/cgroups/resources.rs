@@ -4,10 +4,12 @@
 //! A controller the config asks for (a value runc would not treat as unset)
 //! that the host lacks is ONE error naming the field and the controller; a
 //! controller the config does not ask for is never looked at. The checked
-//! resources are then split: what libcgroups applies (normalized so that
-//! runc's "unset" values are unset), and the few writes rrun does itself
-//! (cpu burst on its own, blkio leaf and per-device weights, and hugetlb in
-//! the cgroup2 tree of a hybrid host).
+//! resources are then split: what libcgroups' controllers apply (through
+//! libcgroups on cgroup v2, through [`super::v1`]'s writes of the same
+//! files on v1 and hybrid hosts), normalized so that runc's "unset" values
+//! are unset, and the few writes libcgroups never did (cpu burst on its
+//! own, blkio leaf and per-device weights, and hugetlb in the cgroup2 tree
+//! of a hybrid host).
 
 use libcgroups::common::CgroupSetup;
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
@@ -42,6 +44,10 @@ fn unavailable(field: impl Into<String>, why: impl Into<String>) -> ResourceErro
 /// The cgroup layout of this host: v1 hierarchies by controller, named v1
 /// hierarchies, and the cgroup2 tree (the whole tree on a unified host,
 /// /sys/fs/cgroup/unified on a hybrid one).
+///
+/// Probed once per command (a `Cgroup` keeps the one it was opened with),
+/// never cached for the process: a long-running embedder (the shim) sees
+/// hierarchies mounted after it started.
 #[derive(Debug)]
 pub struct Host {
     pub setup: CgroupSetup,
@@ -580,8 +586,10 @@ fn check_v2(host: &Host, resources: &LinuxResources) -> Result<(), ResourceError
     Ok(())
 }
 
-/// The resources libcgroups is given: runc's "unset" values removed, and
-/// what rrun writes itself ([`apply_extras`]) taken out.
+/// The resources libcgroups is given (and, on v1 and hybrid hosts,
+/// [`super::v1::apply`], which writes what libcgroups' v1 controllers
+/// would): runc's "unset" values removed, and what rrun writes on its own
+/// ([`apply_extras`]) taken out.
 pub fn for_libcgroups(host: &Host, resources: &LinuxResources) -> LinuxResources {
     let mut out = resources.clone();
     if let Some(memory) = resources.memory() {

@@ -6,8 +6,6 @@
 //! cpuset, the blkio fallbacks) and treats a missing optional file (no swap
 //! accounting, no hugetlb hierarchy) as zero where libcgroups fails.
 
-use libcgroups::common::CgroupSetup;
-use libcgroups::v1::ControllerType;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -269,33 +267,30 @@ pub enum Layout {
     V2(PathBuf),
 }
 
-const V1_CONTROLLERS: &[(&str, ControllerType)] = &[
-    ("cpu", ControllerType::Cpu),
-    ("cpuacct", ControllerType::CpuAcct),
-    ("cpuset", ControllerType::CpuSet),
-    ("memory", ControllerType::Memory),
-    ("pids", ControllerType::Pids),
-    ("blkio", ControllerType::Blkio),
-    ("hugetlb", ControllerType::HugeTlb),
+/// The v1 controllers whose files the statistics read.
+const V1_CONTROLLERS: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "hugetlb",
 ];
 
 impl Layout {
     /// The directories of the cgroup at `path` (relative to each
     /// hierarchy's root, as [`crate::state::State::cgroup_path`]) on this
-    /// host.
+    /// host: one mountinfo read ([`super::resources::Host`]), where
+    /// libcgroups' lookup re-read it through a verified procfs handle per
+    /// controller.
     pub fn of(path: &Path) -> Layout {
         let rel = super::relative_dir(path).unwrap_or_default();
         let rel = rel.as_path();
-        if matches!(
-            libcgroups::common::get_cgroup_setup(),
-            Ok(CgroupSetup::Unified)
-        ) {
-            return Layout::V2(Path::new(CGROUP_ROOT).join(rel));
+        let host = super::resources::Host::probe();
+        if let Ok(host) = &host {
+            if host.is_unified() {
+                return Layout::V2(Path::new(CGROUP_ROOT).join(rel));
+            }
         }
-        let mounts = libcgroups::v1::util::list_supported_mount_points().unwrap_or_default();
+        let v1 = host.map(|h| h.v1).unwrap_or_default();
         let dirs = V1_CONTROLLERS
             .iter()
-            .filter_map(|(name, ty)| mounts.get(ty).map(|m| (*name, m.join(rel))))
+            .filter_map(|name| v1.get(*name).map(|m| (*name, m.join(rel))))
             .filter(|(_, dir)| dir.is_dir())
             .collect();
         Layout::V1(dirs)
