@@ -114,11 +114,12 @@ wants lifecycle && ensure_packages strace
 wants engines && ensure_engines
 ensure_c_toolchain
 ensure_cargo
-packages=(-p rrun -p rrun-bench)
+packages=(-p rrun-bench)
 if wants engines && [ -n "$default_shim" ]; then
     packages+=(-p containerd-shim-rrun-v2)
     engines_args+=(--shim rrun-shim=io.containerd.rrun.v2)
 fi
+build_rrun
 cargo build --release "${packages[@]}"
 for peer in runc crun; do
     command -v "$peer" >/dev/null 2>&1 || echo "note: $peer not installed, not measured"
