@@ -76,7 +76,7 @@ pub enum V1Error {
 /// One controller's directory of the container's cgroup, as the writers
 /// below see it: a real cgroup directory ([`PathBuf`]), or a stand-in in
 /// the tests.
-pub trait Dir {
+trait Dir {
     /// Write `value` to `file`, which must exist (never created: a missing
     /// cgroup file is an error, as a kernel without that feature gives).
     fn write(&self, file: &str, value: &str) -> Result<(), V1Error>;
@@ -320,7 +320,7 @@ fn devices(dir: &dyn Dir, rules: &[LinuxDeviceCgroup]) -> Result<(), V1Error> {
 /// libcgroups' default devices (/dev/null, zero, full, tty, urandom,
 /// random: `c M:m rwm`), then its default allow rules (mknod of any
 /// device, /dev/console, /dev/pts/*, /dev/ptmx, /dev/net/tun).
-pub fn default_rules() -> Vec<LinuxDeviceCgroup> {
+fn default_rules() -> Vec<LinuxDeviceCgroup> {
     let char_dev = |major: i64, minor: Option<i64>, access: &str| {
         let mut rule = LinuxDeviceCgroup::default();
         rule.set_allow(true);
