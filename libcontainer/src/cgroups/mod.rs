@@ -343,10 +343,11 @@ impl Cgroup {
         }
         let rel = self.relative();
         let mut tasks = Vec::new();
+        let cpuset = self.host.v1.get("cpuset");
         for mount in self.host.v1_mount_points() {
             let dir = mount.join(rel);
             std::fs::create_dir_all(&dir).map_err(|e| manager_err(&dir)(format!("mkdir: {e}")))?;
-            if dir.join("cpuset.cpus").exists() {
+            if cpuset == Some(&mount) {
                 inherit_cpuset(&dir)?;
             }
             tasks.push(dir.join("tasks"));
