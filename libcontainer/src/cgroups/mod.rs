@@ -698,4 +698,18 @@ mod tests {
         assert!(Cgroup::open(Path::new("")).is_err());
         assert!(Cgroup::open(Path::new("/")).is_err());
     }
+
+    /// Opening makes nothing, and on v1 and hybrid hosts builds no
+    /// libcgroups manager (its constructor is the ~700 syscalls this
+    /// module avoids); cgroup v2 keeps libcgroups.
+    #[test]
+    fn opening_on_v1_builds_no_libcgroups_manager() {
+        let path = Path::new("/rrun-test-open-only");
+        let Ok(cgroup) = Cgroup::open(path) else {
+            eprintln!("no cgroup layout detected: skipped");
+            return;
+        };
+        assert_eq!(cgroup.manager.is_some(), cgroup.host.is_unified());
+        assert!(!exists(path), "open made the cgroup");
+    }
 }
