@@ -129,7 +129,7 @@ pub fn root_propagation(spec: &Spec) -> Result<Option<libc::c_ulong>, RootfsErro
 /// rootfsParentMountPrivate): make just that mount private.
 fn make_parent_mount_private(rootfs: &Path) -> Result<(), RootfsError> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| {
+    let mountinfo = crate::utils::read_proc_text("/proc/self/mountinfo").map_err(|e| {
         RootfsError::sys("read", "/proc/self/mountinfo", crate::utils::io_errno(&e))
     })?;
     let Some((mount_point, shared)) = containing_mount(&mountinfo, parent) else {

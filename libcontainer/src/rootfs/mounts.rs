@@ -812,7 +812,7 @@ mod cgroup {
     }
 
     fn read_proc(path: &str) -> Result<String, RootfsError> {
-        std::fs::read_to_string(path)
+        crate::utils::read_proc_text(path)
             .map_err(|e| RootfsError::sys("read", path, crate::utils::io_errno(&e)))
     }
 

@@ -93,12 +93,18 @@ fn in_root_relative(path: &Path) -> PathBuf {
 /// returns an O_PATH fd of the final directory. Symlinks met on the way are
 /// followed inside the root, including dangling ones: their target is created.
 pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
-    let mut pending: Vec<PathBuf> = Vec::new();
-    push_components_reversed(&mut pending, path);
-    let mut done = PathBuf::from("/");
-    let mut symlinks_followed = 0;
     let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
-    let mut current = open_in_root(root, &done, dir_flags)?;
+    // The walk starts at the deepest ancestor that exists (most often the
+    // path itself or its parent), not at the root: a component-by-component
+    // walk from "/" costs two system calls per level for every mount target.
+    let (mut done, mut current) = deepest_existing(root, path, dir_flags)?;
+    if done.as_path() == path {
+        return Ok(current);
+    }
+    let mut pending: Vec<PathBuf> = Vec::new();
+    let rest = path.strip_prefix(&done).unwrap_or(path);
+    push_components_reversed(&mut pending, rest);
+    let mut symlinks_followed = 0;
     while let Some(name) = pending.pop() {
         let next = done.join(&name);
         match open_in_root(root, &next, dir_flags) {
@@ -134,6 +140,31 @@ pub fn mkdir_all_in_root(root: BorrowedFd, path: &Path, mode: Mode) -> Result<Ow
         done = next;
     }
     Ok(current)
+}
+
+/// The deepest of `path` and its ancestors (lexical: `..` stays a
+/// component, resolved inside the root) that opens as a directory, and an
+/// O_PATH fd of it. Any error but ENOENT ends the search.
+fn deepest_existing(
+    root: BorrowedFd,
+    path: &Path,
+    dir_flags: OFlag,
+) -> Result<(PathBuf, OwnedFd), Errno> {
+    for ancestor in path.ancestors() {
+        let candidate = if ancestor.as_os_str().is_empty() {
+            Path::new("/")
+        } else {
+            ancestor
+        };
+        match open_in_root(root, candidate, dir_flags) {
+            Ok(fd) => return Ok((candidate.to_path_buf(), fd)),
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+    let root_path = PathBuf::from("/");
+    let fd = open_in_root(root, &root_path, dir_flags)?;
+    Ok((root_path, fd))
 }
 
 /// Pushes the components of `path` so that popping yields them in order.
