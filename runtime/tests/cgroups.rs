@@ -1071,9 +1071,14 @@ fn the_container_is_in_the_named_systemd_hierarchy_as_with_runc() {
         return;
     }
     let b = Bundle::new("named");
-    std::os::unix::fs::symlink("busybox", b.dir.join("rootfs/bin/grep")).unwrap();
+    for applet in ["grep", "mv"] {
+        std::os::unix::fs::symlink("busybox", b.dir.join("rootfs/bin").join(applet)).unwrap();
+    }
+    // /out/procs appears whole (renamed into place): the test reads it as
+    // soon as it exists.
     let script = "grep name=systemd /proc/self/cgroup > /out/cgroup; \
-                  cat /sys/fs/cgroup/systemd/cgroup.procs > /out/procs; exec sleep 1000";
+                  cat /sys/fs/cgroup/systemd/cgroup.procs > /out/procs.tmp; \
+                  mv /out/procs.tmp /out/procs; exec sleep 1000";
     for cgroupns in [false, true] {
         let mut config = b.config(&["sh", "-c", script], json!({"pids": {"limit": 20}}));
         if cgroupns {

@@ -147,16 +147,8 @@ fn is_systemd_form(path: &Path) -> bool {
 }
 
 /// Refuse, before anything is created, a `linux.resources` that asks for a
-/// controller this host lacks.
-pub(crate) fn check_resources(spec: &Spec) -> Result<(), CgroupError> {
-    let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
-        return Ok(());
-    };
-    check_resources_on(&resources::Host::probe()?, resources)
-}
-
-/// [`check_resources`] on a host already probed (a caller that then opens
-/// the cgroup with [`Cgroup::open_on`] reads mountinfo once).
+/// controller this host lacks; on a host already probed (a caller that then
+/// opens the cgroup with [`Cgroup::open_on`] reads mountinfo once).
 pub(crate) fn check_resources_on(
     host: &resources::Host,
     resources: &LinuxResources,
@@ -177,7 +169,7 @@ fn is_unified() -> bool {
 /// no-internal-processes rule keeps a child with controllers from living
 /// under it (adding a process there fails with EOPNOTSUPP).
 fn own_v2_cgroup() -> PathBuf {
-    let own = std::fs::read_to_string("/proc/self/cgroup")
+    let own = crate::utils::read_proc_text("/proc/self/cgroup")
         .ok()
         .and_then(|s| {
             s.lines()
@@ -190,7 +182,7 @@ fn own_v2_cgroup() -> PathBuf {
 /// The caller's cgroup in the v1 hierarchies if it is the same in all of
 /// them, else `/` (see [`resolve_path`]).
 fn own_v1_cgroup() -> PathBuf {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let text = crate::utils::read_proc_text("/proc/self/cgroup").unwrap_or_default();
     let mut paths = text.lines().filter_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);

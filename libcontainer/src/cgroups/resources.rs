@@ -67,7 +67,7 @@ impl Host {
     pub fn probe() -> Result<Host, ResourceError> {
         let setup = libcgroups::common::get_cgroup_setup()
             .map_err(|e| unavailable("", format!("cannot detect the cgroup layout: {e}")))?;
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mountinfo = crate::utils::read_proc_text("/proc/self/mountinfo").unwrap_or_default();
         let unified = match setup {
             CgroupSetup::Unified => Some(PathBuf::from(CGROUP_ROOT)),
             CgroupSetup::Hybrid => Some(PathBuf::from(HYBRID_UNIFIED)),

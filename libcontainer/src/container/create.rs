@@ -4,6 +4,7 @@
 
 use super::spawn::{spawn_bootstrap, Bootstrap};
 use super::ContainerError;
+use crate::cgroups::resources::Host;
 use crate::cgroups::{self, Cgroup};
 use crate::channel::{Channel, Message};
 use crate::config::Config;
@@ -98,11 +99,20 @@ pub fn create_from(opts: &CreateOptions, config: &Config) -> Result<Created, Con
     // Refuse a bad cgroupsPath or a controller this host lacks before
     // anything (state directory, process, cgroup) exists.
     let cgroup_path = cgroups::resolve(&config.spec, &opts.id, opts.systemd_cgroup)?;
-    cgroups::check_resources(&config.spec)?;
+    // One mountinfo read for the check and the cgroup itself.
+    let host = Host::probe().map_err(cgroups::CgroupError::from)?;
+    if let Some(resources) = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+    {
+        cgroups::check_resources_on(&host, resources)?;
+    }
     let dir = StateDir::create(&opts.root, &opts.id)?;
     crate::fault_point!("create:state-dir-made");
     let mut cleanup = Cleanup::new(&opts.id);
-    let result = create_in(opts, config, &cgroup_path, &dir, &mut cleanup);
+    let result = create_in(opts, config, &cgroup_path, host, &dir, &mut cleanup);
     if result.is_err() {
         cleanup.run();
         let _ = dir.remove();
@@ -152,6 +162,7 @@ fn create_in(
     opts: &CreateOptions,
     config: &Config,
     cgroup_path: &Path,
+    host: Host,
     dir: &StateDir,
     cleanup: &mut Cleanup,
 ) -> Result<Created, ContainerError> {
@@ -176,7 +187,7 @@ fn create_in(
     drop(theirs);
     crate::fault_point!("create:bootstrap-spawned");
 
-    let cgroup = Cgroup::open(cgroup_path)?;
+    let cgroup = Cgroup::open_on(cgroup_path, host)?;
     crate::trace::step("create:cgroup-manager-built");
     let resources = config
         .spec
