@@ -365,7 +365,7 @@ main() {
             build_image
             ensure_cargo
             ensure_c_toolchain
-            cargo build --release -p rrun -p rrun-bench >&2 || die "cargo build failed"
+            { build_rrun && cargo build --release -p rrun-bench; } >&2 || die "cargo build failed"
             local script result status=0
             script=$(mktemp)
             result=$(mktemp)

@@ -78,7 +78,8 @@ test_executables() {
 # The conformance suite as scripts/test.sh builds it (its release build and
 # build_checker), so that CI builds nothing twice.
 build_conformance() {
-    cargo build --release --workspace
+    cargo build --release --workspace --exclude rrun
+    build_rrun
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -p conformance \
         --bin rrun-checker --target x86_64-unknown-linux-gnu
 }
@@ -227,6 +228,6 @@ EOF
     done
     case $build in
         conformance) build_conformance || return 1 ;;
-        scripts) cargo build --release -p rrun -p containerd-shim-rrun-v2 || return 1 ;;
+        scripts) { build_rrun && cargo build --release -p containerd-shim-rrun-v2; } || return 1 ;;
     esac
 }
