@@ -20,18 +20,24 @@
 #              containers in the runtime's root (rrun-bench scale, ~3 min;
 #              last, since its 16 commands at a time raise the load average
 #              that the others report)
+#   guest      lifecycle in the cgroup v2 + systemd guest of the test command
+#              (scripts/vm.sh bench: Debian 12 under qemu, runc and crun
+#              there; under software emulation only the ratios mean
+#              anything; ~4 min with --guest-runs 10, plus the image the
+#              first time)
 #
 #   ./scripts/bench.sh [--only MODE[,MODE...]] [--runs N] [--runtime NAME=PATH]...
 #                      [--make-bundle PATH] [--shim NAME=TYPE]... [--no-shim]
 #                      [--containers N] [--listed N] [--endurance-runs N]
+#                      [--guest-runs N]
 #
-# All four by default, in that order. --runs goes to lifecycle, engines
+# All five by default, in that order. --runs goes to lifecycle, engines
 # (defaults: 30, 20) and to scale's list and state (default 10); --runtime
 # to lifecycle, scale and engines (default: rrun, runc, crun), and the one
 # named rrun to endurance; --make-bundle to lifecycle, scale and endurance;
 # --shim to engines, which measures rrun-shim=io.containerd.rrun.v2 unless
 # --no-shim; --containers (burst size, 200) and --listed (1000) to scale;
-# --endurance-runs (1000) to endurance. A mode failing does not stop the
+# --endurance-runs (1000) to endurance; --guest-runs (10) to guest. A mode failing does not stop the
 # others; the exit status is the last failure's. apt-get install runc crun
 # to have the peers (a missing one is noted and skipped).
 set -euo pipefail
@@ -42,9 +48,10 @@ usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 }
 
-modes=(lifecycle endurance engines scale)
+modes=(lifecycle endurance engines scale guest)
 only=""
 default_shim=1
+guest_runs=10
 common=() lifecycle_args=() scale_args=() endurance_args=() engines_args=() bundle_args=()
 while [ $# -gt 0 ]; do
     case $1 in
@@ -53,7 +60,7 @@ while [ $# -gt 0 ]; do
             IFS=, read -r -a wanted <<<"$2"
             for m in "${wanted[@]}"; do
                 case $m in
-                    lifecycle | scale | endurance | engines) only+=" $m" ;;
+                    lifecycle | scale | endurance | engines | guest) only+=" $m" ;;
                     *) echo "$0: --only $m: want one of ${modes[*]}" >&2; exit 2 ;;
                 esac
             done
@@ -92,6 +99,11 @@ while [ $# -gt 0 ]; do
         --endurance-runs)
             [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
             endurance_args+=(--runs "$2")
+            shift 2
+            ;;
+        --guest-runs)
+            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+            guest_runs=$2
             shift 2
             ;;
         -h | --help)
@@ -143,4 +155,11 @@ wants endurance && run endurance ${endurance_args[@]+"${endurance_args[@]}"} \
 wants engines && run engines ${common[@]+"${common[@]}"} ${engines_args[@]+"${engines_args[@]}"}
 wants scale && run scale ${common[@]+"${common[@]}"} \
     ${scale_args[@]+"${scale_args[@]}"} ${bundle_args[@]+"${bundle_args[@]}"}
+if wants guest; then
+    echo
+    start=$(date +%s) status=0
+    scripts/vm.sh bench lifecycle --runs "$guest_runs" || status=$?
+    echo "scripts/bench.sh: guest lifecycle benchmark took $(($(date +%s) - start))s, exit status $status" >&2
+    [ "$status" -eq 0 ] || rc=$status
+fi
 exit "$rc"
