@@ -307,14 +307,7 @@ impl StateDir {
             .map_err(|e| sys("mkdir", &claim, e))?;
         crate::fault_point!("create:state-dir-claimed");
         let renamed = Self::lock(id, claim.clone()).and_then(|dir| {
-            nix::fcntl::renameat2(
-                None,
-                &claim,
-                None,
-                &path,
-                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-            )
-            .map_err(|e| match e {
+            crate::utils::rename_noreplace(&claim, &path).map_err(|e| match e {
                 Errno::EEXIST => StateError::Exists { id: id.to_string() },
                 e => sys("rename", &path, e),
             })?;

@@ -201,6 +201,29 @@ pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// renameat2(RENAME_NOREPLACE): `from` becomes `to` unless `to` exists
+/// (EEXIST). By system call: nix has no renameat2 for musl.
+pub(crate) fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let to = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: both paths are NUL-terminated strings alive for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
 /// The text of a /proc file (mountinfo, cgroup, stat...). procfs files
 /// say their size is 0, so `std::fs::read_to_string` starts with a 32-byte
 /// read and doubles (8 reads for a mountinfo here); this starts at 16 KiB:

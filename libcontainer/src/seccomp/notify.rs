@@ -223,11 +223,12 @@ fn send_part(socket: &OwnedFd, part: &[u8], fd: Option<RawFd>) -> Result<usize, 
         unsafe {
             let fd_len = std::mem::size_of::<c_int>() as libc::c_uint;
             msg.msg_control = control.0.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(fd_len) as usize;
+            // (usize with glibc, u32 with musl)
+            msg.msg_controllen = libc::CMSG_SPACE(fd_len) as _;
             let header = libc::CMSG_FIRSTHDR(&msg);
             (*header).cmsg_level = libc::SOL_SOCKET;
             (*header).cmsg_type = libc::SCM_RIGHTS;
-            (*header).cmsg_len = libc::CMSG_LEN(fd_len) as usize;
+            (*header).cmsg_len = libc::CMSG_LEN(fd_len) as _;
             std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<c_int>(), fd);
         }
     }
