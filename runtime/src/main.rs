@@ -1,5 +1,6 @@
 //! `rrun`: a runc-compatible command line over libcontainer.
 
+mod alloc;
 mod console;
 mod events;
 mod exec;
@@ -120,6 +121,9 @@ enum Command {
         quiet: bool,
     },
 }
+
+#[global_allocator]
+static ALLOCATOR: alloc::BumpThenSystem = alloc::BumpThenSystem;
 
 fn main() {
     libcontainer::init::entry::run_if_requested();

@@ -426,6 +426,66 @@ fn errors_go_to_the_log_as_runc_json_lines() {
     assert!(last["time"].as_str().unwrap().ends_with('Z'));
 }
 
+/// `--debug` logs the step trace: the caller's, the bootstrap's and the
+/// init's steps in one report, in time order, with the container's output
+/// and exit code untouched.
+#[test]
+fn debug_logs_the_steps_of_the_caller_bootstrap_and_init_in_order() {
+    let b = Bundle::new("trace", &["sh", "-c", "echo traced; exit 4"]);
+    let log = b.dir.join("debug.json");
+    let out = b.rrun(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        &b.bundle_arg(),
+        "traced",
+    ]);
+    assert_eq!(stdout(&out), "traced\n", "stderr: {}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4));
+    let steps: Vec<(f64, String, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        .filter_map(|msg| {
+            // "step <at> ms +<delta> ms <process> <name>", padded
+            let fields: Vec<&str> = msg.strip_prefix("step ")?.split_whitespace().collect();
+            let at = fields.first()?.parse().ok()?;
+            let [.., process, name] = fields.as_slice() else {
+                return None;
+            };
+            Some((at, process.to_string(), name.to_string()))
+        })
+        .collect();
+    let index = |process: &str, name: &str| {
+        steps
+            .iter()
+            .position(|(_, p, n)| p == process && n == name)
+            .unwrap_or_else(|| panic!("no step {process} {name} in {steps:?}"))
+    };
+    let order = [
+        index("caller", "config:parsed"),
+        index("caller", "create:bootstrap-spawned"),
+        index("bootstrap", "bootstrap:config-received"),
+        index("bootstrap", "bootstrap:init-cloned"),
+        index("init", "init:mounts-made"),
+        index("init", "init:privileges-dropped"),
+        index("caller", "create:init-ready"),
+        index("caller", "start:fifo-written"),
+        index("caller", "done"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+    assert!(
+        steps.windows(2).all(|w| w[0].0 <= w[1].0),
+        "not in time order: {steps:?}"
+    );
+    b.assert_clean("run --debug");
+}
+
 /// containerd shows the user only the last error line of --log: a command
 /// line rrun cannot parse must end there too, not just on stderr.
 #[test]

@@ -1,0 +1,184 @@
+//! rrun's global allocator: a bump arena first, the system's malloc after.
+//!
+//! An rrun command lives a few milliseconds and allocates a few hundred
+//! KiB (the config's JSON, the spec, paths). musl's malloc (rrun is linked
+//! statically against musl, see `build_rrun` in scripts/lib.sh) hands
+//! memory back to the kernel eagerly: a `run` made 117 mmap and munmap
+//! calls in the caller alone, each new mapping faulted in again. Here the
+//! first [`ARENA_SIZE`] bytes come from a static arena, never reused or
+//! returned (its pages are the process's until it exits, and only those
+//! touched are resident); what does not fit, is too large or too aligned
+//! goes to the system allocator as before. A long-running command (`run`
+//! in the foreground, `events`) uses up the arena and then simply runs on
+//! malloc: the memory held for nothing is bounded by the arena's size.
+//! The library does not depend on this: an embedder keeps its allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Room for what a command allocates: a 16 MiB config (the largest rrun
+/// reads) goes to malloc, a runc-like config and its spec fit many times.
+const ARENA_SIZE: usize = 2 << 20;
+/// Larger blocks go to malloc: they are few, and often freed early.
+const LARGEST_IN_ARENA: usize = 256 << 10;
+const PAGE: usize = 4096;
+/// Every block is aligned as malloc's are (max_align_t), whatever the
+/// layout asks: some code relies on it (nix packs a cmsghdr into a
+/// `Vec<u8>` for sendmsg).
+const MIN_ALIGN: usize = 16;
+
+#[repr(C, align(4096))]
+struct Arena(UnsafeCell<[u8; ARENA_SIZE]>);
+
+// SAFETY: the arena's bytes are only reached through pointers handed out
+// by `BumpThenSystem::alloc`, each range to one caller, claimed with an
+// atomic compare-exchange on `NEXT`; no two callers get overlapping bytes.
+unsafe impl Sync for Arena {}
+
+static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_SIZE]));
+/// Offset of the first free byte of the arena.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// The allocator `main.rs` installs with `#[global_allocator]`.
+pub struct BumpThenSystem;
+
+impl BumpThenSystem {
+    fn base() -> usize {
+        ARENA.0.get() as usize
+    }
+
+    fn owns(ptr: *mut u8) -> bool {
+        let p = ptr as usize;
+        (Self::base()..Self::base() + ARENA_SIZE).contains(&p)
+    }
+
+    /// A block of the arena for `layout`, or None when it does not fit.
+    fn bump(layout: Layout) -> Option<*mut u8> {
+        if layout.size() > LARGEST_IN_ARENA || layout.align() > PAGE {
+            return None;
+        }
+        let base = Self::base();
+        let mut next = NEXT.load(Ordering::Relaxed);
+        loop {
+            let start = (base + next).next_multiple_of(layout.align().max(MIN_ALIGN));
+            let end = start.checked_add(layout.size())?;
+            if end > base + ARENA_SIZE {
+                return None;
+            }
+            match NEXT.compare_exchange_weak(next, end - base, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(start as *mut u8),
+                Err(now) => next = now,
+            }
+        }
+    }
+
+    /// Grows the arena's last block in place (the bytes it takes were
+    /// never handed out: still zero).
+    fn grow_last(ptr: *mut u8, old: usize, new: usize) -> bool {
+        let start = ptr as usize - Self::base();
+        if start + new > ARENA_SIZE || new > LARGEST_IN_ARENA {
+            return false;
+        }
+        NEXT.compare_exchange(
+            start + old,
+            start + new,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    }
+}
+
+// SAFETY: `alloc` returns either a block of the arena that no other call
+// returned (see `bump`; `grow_last` only extends the last block over bytes
+// no call has had), aligned and as large as `layout` asks, or what
+// the system allocator returns; `dealloc` and `realloc` send the system's
+// blocks back to it and never free arena blocks; `realloc` copies at most
+// the smaller of the two sizes, both valid for their blocks.
+unsafe impl GlobalAlloc for BumpThenSystem {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match Self::bump(layout) {
+            Some(ptr) => ptr,
+            // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
+            None => unsafe { System.alloc(layout) },
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        match Self::bump(layout) {
+            // Arena bytes are never reused: still the zeros of the static.
+            Some(ptr) => ptr,
+            // SAFETY: the caller's layout, as GlobalAlloc::alloc_zeroed requires.
+            None => unsafe { System.alloc_zeroed(layout) },
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if !Self::owns(ptr) {
+            // SAFETY: not an arena block, so the system allocator made it
+            // with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !Self::owns(ptr) {
+            // SAFETY: the system allocator's block, with its layout.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        // Shrinking keeps the block (its tail is not handed out again, so
+        // arena bytes stay zero until first handed out); the last block
+        // grows in place.
+        if new_size <= layout.size() || Self::grow_last(ptr, layout.size(), new_size) {
+            return ptr;
+        }
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: a valid layout (checked just above).
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are valid for the smaller size and do
+            // not overlap (the new one was just handed out).
+            unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+        }
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_aligned_distinct_and_grow_in_place_when_last() {
+        let a = BumpThenSystem;
+        let l1 = Layout::from_size_align(3, 1).unwrap();
+        let l8 = Layout::from_size_align(24, 8).unwrap();
+        let l64 = Layout::from_size_align(100, 64).unwrap();
+        // SAFETY: valid layouts; every block is freed with its own layout.
+        unsafe {
+            let byte = a.alloc(l1);
+            assert_eq!(byte as usize % MIN_ALIGN, 0, "aligned as malloc's");
+            a.dealloc(byte, l1);
+            let p = a.alloc(l8);
+            let q = a.alloc(l64);
+            assert_eq!(q as usize % 64, 0);
+            assert!(q as usize >= p as usize + 24 || (q as usize) + 100 <= p as usize);
+            q.write_bytes(7, 100);
+            let r = a.realloc(q, l64, 200);
+            if BumpThenSystem::owns(q) && BumpThenSystem::owns(r) {
+                assert_eq!(r, q, "the last block grows in place");
+            }
+            assert_eq!(*r.add(99), 7);
+            let big = Layout::from_size_align(LARGEST_IN_ARENA + 1, 8).unwrap();
+            let b = a.alloc(big);
+            assert!(!BumpThenSystem::owns(b));
+            a.dealloc(b, big);
+            a.dealloc(r, Layout::from_size_align(200, 64).unwrap());
+            a.dealloc(p, l8);
+        }
+    }
+}
