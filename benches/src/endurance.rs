@@ -9,9 +9,9 @@
 //! a hybrid host looks like cgroup v1, a cgroupsPath `/rrun-bench/<id>` per
 //! container.
 
-use crate::isolation::{self, CgroupParents};
+use crate::isolation::Session;
 use crate::lifecycle::prepare_runtimes;
-use crate::report::{self, fmt, median, ms, print_machine};
+use crate::report::{fmt, median, ms, print_machine};
 use crate::runtime::{reap_exited_children, Runtime, TimedOut};
 use crate::{default_runtimes, machine, parse_runtime, workspace_dir};
 use anyhow::{bail, Context, Result};
@@ -103,21 +103,14 @@ struct Tally {
 /// `rrun-bench endurance ...`; `argv` without the program and mode.
 pub fn main(argv: &[String]) -> Result<()> {
     let options = parse_options(argv)?;
-    if !nix::unistd::geteuid().is_root() {
-        bail!("rrun-bench must run as root (it creates real containers)");
-    }
-    let view = isolation::enter_private_mount_namespace()?;
-    nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
-    let load_at_start = report::load_average();
-    let tmp = std::env::temp_dir().join(format!("rrun-bench-endurance-{}", std::process::id()));
-    let parents = CgroupParents::record()?;
+    let session = Session::begin("endurance")?;
     let mut notes = Vec::new();
     let mut runtimes = Vec::new();
     let started = Instant::now();
     let result = prepare_runtimes(
         std::slice::from_ref(&options.runtime),
         &options.make_bundle,
-        &tmp,
+        &session.tmp,
         &mut runtimes,
         &mut notes,
     )
@@ -132,18 +125,12 @@ pub fn main(argv: &[String]) -> Result<()> {
             }
         }
     }
-    reap_exited_children();
-    left.extend(parents.remove());
-    if tmp.exists() {
-        if let Err(e) = std::fs::remove_dir_all(&tmp) {
-            left.push(format!("rm -r {}: {e}", tmp.display()));
-        }
-    }
+    left.extend(session.end());
     let tally = result?;
     let rt = &runtimes[0];
     print_machine(
         "rrun endurance",
-        &machine(options.runs, view, load_at_start),
+        &machine(options.runs, session.view, session.load_at_start),
     );
     println!(
         "- {} consecutive `{} run` of /bin/true + `delete --force`, each command bounded by \

@@ -16,6 +16,7 @@ const HYBRID_UNIFIED: &str = "/sys/fs/cgroup/unified";
 pub const CGROUP_PARENT: &str = "rrun-bench";
 
 /// How the cgroups looked once we were inside our namespace.
+#[derive(Clone, Copy)]
 pub enum CgroupView {
     /// The host was hybrid; its empty cgroup2 mount is hidden from us.
     HybridShownAsV1,
@@ -170,4 +171,46 @@ fn is_cgroup_fs(path: &Path) -> bool {
         let kind = fs.filesystem_type();
         kind == CGROUP_SUPER_MAGIC || kind == CGROUP2_SUPER_MAGIC
     })
+}
+
+/// What every mode that makes containers sets up first and undoes last:
+/// root checked, a private mount namespace (a hybrid host shown as v1), the
+/// subreaper, the load average at the start, a temporary directory and the
+/// cgroup parents as they were.
+pub struct Session {
+    pub view: CgroupView,
+    pub load_at_start: String,
+    pub tmp: PathBuf,
+    pub parents: CgroupParents,
+}
+
+impl Session {
+    /// Call first, while the process is single-threaded (unshare and the
+    /// subreaper need it). `mode` names the temporary directory.
+    pub fn begin(mode: &str) -> Result<Session> {
+        if !nix::unistd::geteuid().is_root() {
+            bail!("rrun-bench must run as root (it creates real containers)");
+        }
+        let view = enter_private_mount_namespace()?;
+        nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
+        Ok(Session {
+            view,
+            load_at_start: crate::report::load_average(),
+            tmp: std::env::temp_dir().join(format!("rrun-bench-{mode}-{}", std::process::id())),
+            parents: CgroupParents::record()?,
+        })
+    }
+
+    /// After the containers are deleted: reaps, removes the cgroup parents
+    /// we caused and the temporary directory. What could not be removed.
+    pub fn end(&self) -> Vec<String> {
+        crate::runtime::reap_exited_children();
+        let mut problems = self.parents.remove();
+        if self.tmp.exists() {
+            if let Err(e) = fs::remove_dir_all(&self.tmp) {
+                problems.push(format!("rm -r {}: {e}", self.tmp.display()));
+            }
+        }
+        problems
+    }
 }

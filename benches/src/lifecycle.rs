@@ -13,7 +13,7 @@
 //! by `strace -f -c` (untimed: strace slows everything). The report ends
 //! with issue 14's goals, rrun against crun and the floor.
 
-use crate::isolation::{self, CgroupParents};
+use crate::isolation::Session;
 use crate::report::{self, ms, Row, Samples};
 use crate::runtime::{
     reap_exited_children, time_command, version_line, InitHandle, Invocation, Runtime,
@@ -86,16 +86,8 @@ fn parse_options(argv: &[String]) -> Result<Options> {
 /// `rrun-bench [lifecycle] ...`; `argv` without the program and mode.
 pub fn main(argv: &[String]) -> Result<()> {
     let options = parse_options(argv)?;
-    if !nix::unistd::geteuid().is_root() {
-        bail!("rrun-bench must run as root (it creates real containers)");
-    }
-    // Both calls need a single-threaded process: do them before anything else.
-    let view = isolation::enter_private_mount_namespace()?;
-    nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
-    let load_at_start = report::load_average();
-
-    let tmp = std::env::temp_dir().join(format!("rrun-bench-{}", std::process::id()));
-    let parents = CgroupParents::record()?;
+    let session = Session::begin("lifecycle")?;
+    let tmp = session.tmp.as_path();
     let mut notes = Vec::new();
     let mut runtimes = Vec::new();
     let floor = resolve_exe(FLOOR[0]);
@@ -109,18 +101,18 @@ pub fn main(argv: &[String]) -> Result<()> {
     let result = prepare_runtimes(
         &options.runtimes,
         &options.make_bundle,
-        &tmp,
+        tmp,
         &mut runtimes,
         &mut notes,
     )
     .and_then(|()| {
-        let mut samples = measure(&options, &mut runtimes, floor.is_some(), &tmp)?;
+        let mut samples = measure(&options, &mut runtimes, floor.is_some(), tmp)?;
         if strace.is_some() {
-            count_syscalls(&mut runtimes, floor.is_some(), &tmp, &mut samples)?;
+            count_syscalls(&mut runtimes, floor.is_some(), tmp, &mut samples)?;
         }
         Ok(samples)
     });
-    let problems = clean_up(&mut runtimes, &parents, &tmp);
+    let problems = clean_up(&mut runtimes, &session);
     if result.is_err() {
         for problem in &problems {
             eprintln!("rrun-bench: cleanup after the error: {problem}");
@@ -150,7 +142,11 @@ pub fn main(argv: &[String]) -> Result<()> {
             samples,
         });
     }
-    report::print(&machine(options.runs, view, load_at_start), &rows, &notes);
+    report::print(
+        &machine(options.runs, session.view, session.load_at_start),
+        &rows,
+        &notes,
+    );
     Ok(())
 }
 
@@ -348,7 +344,7 @@ fn create_start_wait_delete(rt: &mut Runtime) -> Result<(f64, u64)> {
 
 /// Deletes every container that may still exist, reaps, removes the cgroup
 /// parents we caused and the temp dir. Returns what could not be cleaned.
-fn clean_up(runtimes: &mut [Runtime], parents: &CgroupParents, tmp: &Path) -> Vec<String> {
+fn clean_up(runtimes: &mut [Runtime], session: &Session) -> Vec<String> {
     let mut problems = Vec::new();
     for rt in runtimes.iter_mut() {
         for id in std::mem::take(&mut rt.live) {
@@ -357,13 +353,7 @@ fn clean_up(runtimes: &mut [Runtime], parents: &CgroupParents, tmp: &Path) -> Ve
             }
         }
     }
-    reap_exited_children();
-    problems.extend(parents.remove());
-    if tmp.exists() {
-        if let Err(e) = std::fs::remove_dir_all(tmp) {
-            problems.push(format!("rm -r {}: {e}", tmp.display()));
-        }
-    }
+    problems.extend(session.end());
     problems
 }
 

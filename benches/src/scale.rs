@@ -17,7 +17,7 @@
 //! container that may exist removed with `delete --force`, the cgroup
 //! parents we caused removed, the temporary directory too.
 
-use crate::isolation::{self, CgroupParents};
+use crate::isolation::Session;
 use crate::lifecycle::prepare_runtimes;
 use crate::report::{self, fmt, median, ms, print_machine};
 use crate::runtime::{reap_exited_children, wait_init, Runtime, INVOKE_TIMEOUT};
@@ -143,24 +143,15 @@ struct Figures {
 /// `rrun-bench scale ...`; `argv` without the program and mode.
 pub fn main(argv: &[String]) -> Result<()> {
     let options = parse_options(argv)?;
-    if !nix::unistd::geteuid().is_root() {
-        bail!("rrun-bench must run as root (it creates real containers)");
-    }
-    // Both calls need a single-threaded process: do them before anything else.
-    let view = isolation::enter_private_mount_namespace()?;
-    nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
-    let load_at_start = report::load_average();
+    let session = Session::begin("scale")?;
     let started = Instant::now();
-
-    let tmp = std::env::temp_dir().join(format!("rrun-bench-scale-{}", std::process::id()));
-    let parents = CgroupParents::record()?;
     let mut notes = Vec::new();
     let mut runtimes = Vec::new();
     let mut fleets: Vec<Fleet> = Vec::new();
     let result = prepare_runtimes(
         &options.runtimes,
         &options.make_bundle,
-        &tmp,
+        &session.tmp,
         &mut runtimes,
         &mut notes,
     )
@@ -168,7 +159,7 @@ pub fn main(argv: &[String]) -> Result<()> {
         fleets = runtimes.iter().map(|_| Fleet::default()).collect();
         measure(&options, &runtimes, &fleets)
     });
-    let problems = clean_up(&runtimes, &fleets, options.parallel, &parents, &tmp);
+    let problems = clean_up(&runtimes, &fleets, options.parallel, &session);
     if result.is_err() {
         for problem in &problems {
             eprintln!("rrun-bench: cleanup after the error: {problem}");
@@ -178,7 +169,7 @@ pub fn main(argv: &[String]) -> Result<()> {
     if !problems.is_empty() {
         bail!("cleanup left things behind:\n{}", problems.join("\n"));
     }
-    let machine = machine(options.runs, view, load_at_start);
+    let machine = machine(options.runs, session.view, session.load_at_start);
     print(
         &options,
         &machine,
@@ -355,8 +346,7 @@ fn clean_up(
     runtimes: &[Runtime],
     fleets: &[Fleet],
     parallel: usize,
-    parents: &CgroupParents,
-    tmp: &Path,
+    session: &Session,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for (rt, fleet) in runtimes.iter().zip(fleets) {
@@ -380,13 +370,7 @@ fn clean_up(
         });
         problems.extend(failures.into_inner().unwrap_or_else(|e| e.into_inner()));
     }
-    reap_exited_children();
-    problems.extend(parents.remove());
-    if tmp.exists() {
-        if let Err(e) = std::fs::remove_dir_all(tmp) {
-            problems.push(format!("rm -r {}: {e}", tmp.display()));
-        }
-    }
+    problems.extend(session.end());
     problems
 }
 
