@@ -217,8 +217,13 @@ pub fn read_config_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
 /// Nothing is validated: see [`validate`].
 pub fn parse(path: &Path, data: &[u8]) -> Result<Spec, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    match serde_path_to_error::deserialize(de) {
-        Ok(spec) => Ok(spec),
+    match serde_path_to_error::deserialize(&mut *de) {
+        // Only whitespace may follow the object: `{...}junk` is no config.
+        Ok(spec) => de.end().map(|()| spec).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            field: "top level".into(),
+            why: e.to_string(),
+        }),
         Err(e) if e.path().to_string().starts_with("process.capabilities") => {
             parse_dropping_unknown_capabilities(path, data)
         }
@@ -583,6 +588,16 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("linux.namespaces[1].type"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn only_whitespace_may_follow_the_config() {
+        let json = spec_json("{}");
+        assert!(parse(Path::new("c"), format!("{json} \n\t").as_bytes()).is_ok());
+        for junk in ["x", "{}", "]"] {
+            let err = parse(Path::new("c"), format!("{json}{junk}").as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("trailing characters"), "{err}");
+        }
     }
 
     #[test]
