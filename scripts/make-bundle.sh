@@ -11,6 +11,7 @@
 #   BUNDLE_HOSTNAME      hostname of the container          (default: rrun)
 #   BUNDLE_CGROUPS_PATH  linux.cgroupsPath, e.g. /rrun-x-1  (default: none)
 #   BUSYBOX              the static busybox to copy         (default: /bin/busybox)
+#   BUNDLE_SECCOMP       a file holding a linux.seccomp object (default: none)
 set -euo pipefail
 
 usage() { echo "usage: $0 <dir> [args...]" >&2; exit 2; }
@@ -22,6 +23,7 @@ shift
 busybox=${BUSYBOX:-/bin/busybox}
 hostname=${BUNDLE_HOSTNAME:-rrun}
 cgroups_path=${BUNDLE_CGROUPS_PATH:-}
+seccomp=${BUNDLE_SECCOMP:-}
 
 if [ ! -x "$busybox" ]; then
     echo "make-bundle: $busybox not found (apt-get install busybox-static)" >&2
@@ -76,6 +78,10 @@ cgroups_path_line() {
     [ -z "$cgroups_path" ] || printf '\n\t\t"cgroupsPath": %s,' "$(json_string "$cgroups_path")"
 }
 
+seccomp_line() {
+    [ -z "$seccomp" ] || printf '\n\t\t"seccomp": %s,' "$(cat "$seccomp")"
+}
+
 write_config() {
     local config=$1/config.json
     shift
@@ -116,7 +122,7 @@ write_config() {
 		{ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
 		  "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
 	],
-	"linux": {$(cgroups_path_line)
+	"linux": {$(cgroups_path_line)$(seccomp_line)
 		"resources": { "devices": [{ "allow": false, "access": "rwm" }] },
 		"namespaces": [
 			{ "type": "pid" },
