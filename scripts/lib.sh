@@ -103,7 +103,7 @@ build_rrun() {
 # profile. What it buys is mostly layout: LLVM puts the functions the
 # training never ran in .text.unlikely, so the code a command runs sits
 # together and the kernel maps fewer pages of the binary: peak RSS of
-# create 5.3 -> 3.3 MiB with RELR, run + delete about 8% faster. It costs
+# create 5.3 -> 3.4 MiB with RELR, run + delete about 8% faster. It costs
 # a second build (about 1.5 min) and needs root and llvm-profdata (rustup's
 # llvm-tools component); RRUN_PGO=0 builds without it (faster iteration;
 # the tests pass either way).
