@@ -226,13 +226,33 @@ pub(crate) fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> 
 
 /// The text of a /proc file (mountinfo, cgroup, stat...). procfs files
 /// say their size is 0, so `std::fs::read_to_string` starts with a 32-byte
-/// read and doubles (8 reads for a mountinfo here); this starts at 16 KiB:
-/// one read and the one that sees the end.
+/// read and doubles (8 reads for a mountinfo here); this reads 16 KiB at
+/// once (one read and the one that sees the end) into a buffer on the
+/// stack, whose pages every call reuses, and allocates only what the file
+/// held (a 300-byte /proc/<pid>/stat took a 16 KiB String before).
 pub fn read_proc_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
-    let mut text = String::with_capacity(16 * 1024);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = [0u8; 16 * 1024];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => return utf8(buf[..len].to_vec()),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Larger than the buffer (a long mountinfo): the rest on the heap.
+    let mut text = Vec::with_capacity(2 * buf.len());
+    text.extend_from_slice(&buf);
+    file.read_to_end(&mut text)?;
+    utf8(text)
+}
+
+fn utf8(bytes: Vec<u8>) -> std::io::Result<String> {
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
 
 /// Start time of a process (field 22 of `/proc/<pid>/stat`, in clock ticks
@@ -325,6 +345,24 @@ pub(crate) fn null_terminated(strings: &[std::ffi::CString]) -> Vec<*const libc:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_text_small_and_larger_than_the_buffer() {
+        let stat = read_proc_text("/proc/self/stat").unwrap();
+        assert!(
+            stat.contains(&format!("{} (", std::process::id())),
+            "{stat}"
+        );
+        // A regular file longer than the stack buffer takes the heap path.
+        let dir = std::env::temp_dir().join(format!("rrun-proc-text-{}", std::process::id()));
+        let long: String = (0..40_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        std::fs::write(&dir, &long).unwrap();
+        let read = read_proc_text(&dir);
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(read.unwrap(), long);
+    }
 
     #[test]
     fn rfc3339_formats_like_go() {

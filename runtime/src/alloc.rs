@@ -5,10 +5,12 @@
 //! statically against musl, see `build_rrun` in scripts/lib.sh) hands
 //! memory back to the kernel eagerly: a `run` made 117 mmap and munmap
 //! calls in the caller alone, each new mapping faulted in again. Here the
-//! first [`ARENA_SIZE`] bytes come from a static arena, never reused or
-//! returned (its pages are the process's until it exits, and only those
-//! touched are resident); what does not fit, is too large or too aligned
-//! goes to the system allocator as before. A long-running command (`run`
+//! first [`ARENA_SIZE`] bytes come from a static arena, never returned
+//! (its pages are the process's until it exits, and only those touched are
+//! resident) and reused only as a stack: the last block, freed, is handed
+//! out again (a temporary String or Vec freed before the next allocation,
+//! the common case, costs no new page); what does not fit, is too large or
+//! too aligned goes to the system allocator as before. A long-running command (`run`
 //! in the foreground, `events`) uses up the arena and then simply runs on
 //! malloc: the memory held for nothing is bounded by the arena's size.
 //! The library does not depend on this: an embedder keeps its allocator.
@@ -39,6 +41,9 @@ unsafe impl Sync for Arena {}
 static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_SIZE]));
 /// Offset of the first free byte of the arena.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Offset below which arena bytes may have been handed out (and written):
+/// at and above it they are still the static's zeros.
+static TOUCHED: AtomicUsize = AtomicUsize::new(0);
 
 /// The allocator `main.rs` installs with `#[global_allocator]`.
 pub struct BumpThenSystem;
@@ -53,8 +58,10 @@ impl BumpThenSystem {
         (Self::base()..Self::base() + ARENA_SIZE).contains(&p)
     }
 
-    /// A block of the arena for `layout`, or None when it does not fit.
-    fn bump(layout: Layout) -> Option<*mut u8> {
+    /// A block of the arena for `layout`, or None when it does not fit;
+    /// with it, how many of its first bytes an earlier, freed block may
+    /// have written (the rest are still the static's zeros).
+    fn bump(layout: Layout) -> Option<(*mut u8, usize)> {
         if layout.size() > LARGEST_IN_ARENA || layout.align() > PAGE {
             return None;
         }
@@ -66,41 +73,53 @@ impl BumpThenSystem {
             if end > base + ARENA_SIZE {
                 return None;
             }
-            match NEXT.compare_exchange_weak(next, end - base, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(start as *mut u8),
+            match NEXT.compare_exchange_weak(next, end - base, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => {
+                    let touched = TOUCHED.fetch_max(end - base, Ordering::SeqCst) + base;
+                    let dirty = touched.clamp(start, end) - start;
+                    return Some((start as *mut u8, dirty));
+                }
                 Err(now) => next = now,
             }
         }
     }
 
-    /// Grows the arena's last block in place (the bytes it takes were
-    /// never handed out: still zero).
+    /// Grows the arena's last block in place, over bytes no live block has.
     fn grow_last(ptr: *mut u8, old: usize, new: usize) -> bool {
         let start = ptr as usize - Self::base();
         if start + new > ARENA_SIZE || new > LARGEST_IN_ARENA {
             return false;
         }
-        NEXT.compare_exchange(
-            start + old,
-            start + new,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        )
-        .is_ok()
+        let grown = NEXT
+            .compare_exchange(start + old, start + new, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if grown {
+            TOUCHED.fetch_max(start + new, Ordering::SeqCst);
+        }
+        grown
+    }
+
+    /// Gives the arena's last block back: the next allocation reuses it.
+    /// Any other block stays where it is until the process exits.
+    fn free_if_last(ptr: *mut u8, size: usize) {
+        let start = ptr as usize - Self::base();
+        let _ = NEXT.compare_exchange(start + size, start, Ordering::SeqCst, Ordering::SeqCst);
     }
 }
 
-// SAFETY: `alloc` returns either a block of the arena that no other call
-// returned (see `bump`; `grow_last` only extends the last block over bytes
-// no call has had), aligned and as large as `layout` asks, or what
-// the system allocator returns; `dealloc` and `realloc` send the system's
-// blocks back to it and never free arena blocks; `realloc` copies at most
-// the smaller of the two sizes, both valid for their blocks.
+// SAFETY: `alloc` returns either a block of the arena that no live block
+// overlaps (see `bump`: bytes from NEXT on belong to no live block;
+// `grow_last` only extends the last block over such bytes; `free_if_last`
+// moves NEXT back only over the block being freed, and only while it is
+// the last), aligned and as large as `layout` asks, or what the system
+// allocator returns; `alloc_zeroed` zeroes whatever of its arena block a
+// freed block may have written; `dealloc` and `realloc` send the system's
+// blocks back to it; `realloc` copies at most the smaller of the two sizes,
+// both valid for their blocks.
 unsafe impl GlobalAlloc for BumpThenSystem {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match Self::bump(layout) {
-            Some(ptr) => ptr,
+            Some((ptr, _)) => ptr,
             // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
             None => unsafe { System.alloc(layout) },
         }
@@ -108,15 +127,21 @@ unsafe impl GlobalAlloc for BumpThenSystem {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match Self::bump(layout) {
-            // Arena bytes are never reused: still the zeros of the static.
-            Some(ptr) => ptr,
+            Some((ptr, dirty)) => {
+                // SAFETY: `bump` just handed out this block; `dirty` is at
+                // most its size.
+                unsafe { ptr.write_bytes(0, dirty) };
+                ptr
+            }
             // SAFETY: the caller's layout, as GlobalAlloc::alloc_zeroed requires.
             None => unsafe { System.alloc_zeroed(layout) },
         }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if !Self::owns(ptr) {
+        if Self::owns(ptr) {
+            Self::free_if_last(ptr, layout.size());
+        } else {
             // SAFETY: not an arena block, so the system allocator made it
             // with this layout.
             unsafe { System.dealloc(ptr, layout) }
@@ -128,9 +153,8 @@ unsafe impl GlobalAlloc for BumpThenSystem {
             // SAFETY: the system allocator's block, with its layout.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
-        // Shrinking keeps the block (its tail is not handed out again, so
-        // arena bytes stay zero until first handed out); the last block
-        // grows in place.
+        // Shrinking keeps the block (its tail is not handed out again while
+        // it lives); the last block grows in place.
         if new_size <= layout.size() || Self::grow_last(ptr, layout.size(), new_size) {
             return ptr;
         }
@@ -179,6 +203,23 @@ mod tests {
             a.dealloc(b, big);
             a.dealloc(r, Layout::from_size_align(200, 64).unwrap());
             a.dealloc(p, l8);
+        }
+    }
+
+    #[test]
+    fn a_freed_last_block_is_handed_out_again_zeroed_when_asked() {
+        let a = BumpThenSystem;
+        let l = Layout::from_size_align(64, 16).unwrap();
+        // SAFETY: valid layouts; every block is freed with its own layout.
+        unsafe {
+            let p = a.alloc(l);
+            p.write_bytes(0xAB, 64);
+            a.dealloc(p, l);
+            // Other test threads may allocate in between: whichever block
+            // comes back, alloc_zeroed's must be zeros.
+            let z = a.alloc_zeroed(l);
+            assert!((0..64).all(|i| *z.add(i) == 0));
+            a.dealloc(z, l);
         }
     }
 }
