@@ -241,6 +241,31 @@ fn exec_joins_every_namespace_and_cgroup_of_the_container() {
 }
 
 #[test]
+fn exec_into_a_mapped_user_namespace_gets_oom_score_adj() {
+    // Container root is host uid 100000: the exec'd process cannot write
+    // its own oom_score_adj there (EACCES), so the bootstrap sets it first.
+    let b = Bundle::new("oomuser");
+    let mut config = b.config(&json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
+    ]));
+    config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    config["process"]["oomScoreAdj"] = json!(300);
+    b.write_config(&config);
+    b.start("c");
+    let out = b.rrun(&["exec", "c", "cat", "/proc/self/oom_score_adj"]);
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "300");
+    let out = b.rrun(&["exec", "c", "sh", "-c", "cat /proc/1/oom_score_adj; id -u"]);
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "300\n0\n",
+        "the init has it too, and the process is root inside"
+    );
+}
+
+#[test]
 fn exec_exits_with_the_process_code_or_128_plus_the_signal() {
     let b = Bundle::new("code");
     b.start("c");

@@ -77,6 +77,14 @@ pub fn bootstrap(chan: &Channel, config: ExecConfig, fds: Vec<OwnedFd>) -> Resul
     // The host's paths, before any setns.
     let into_cgroup = super::bootstrap::join_cgroups(&config.cgroup_join)?;
     crate::fault_point!("exec-bootstrap:cgroups-joined");
+    // Before any setns, inherited by the process, as create's bootstrap
+    // does (see set_oom_score_adj_early): in the container's user
+    // namespace its /proc files are the host root's, EACCES to it.
+    if let Some(value) = config.process.oom_score_adj() {
+        let proc =
+            crate::procfs::ProcfsHandle::open().map_err(crate::namespaces::NamespaceError::from)?;
+        process::attrs::set_oom_score_adj_early(&proc, value)?;
+    }
     let entered = look_at_init(config.init_pid, &fds.init)?;
     let now = entered.differ - CloneFlags::CLONE_NEWCGROUP;
     if !now.is_empty() {
