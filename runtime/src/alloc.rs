@@ -10,9 +10,10 @@
 //! resident) and reused only as a stack: the last block, freed, is handed
 //! out again (a temporary String or Vec freed before the next allocation,
 //! the common case, costs no new page); what does not fit, is too large or
-//! too aligned goes to the system allocator as before. A long-running command (`run`
-//! in the foreground, `events`) uses up the arena and then simply runs on
-//! malloc: the memory held for nothing is bounded by the arena's size.
+//! too aligned goes to the system allocator as before. A long-running
+//! command (`run` in the foreground, `events`) uses up the arena and then
+//! simply runs on malloc: the memory held for nothing is bounded by the
+//! arena's size.
 //! The library does not depend on this: an embedder keeps its allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
