@@ -201,9 +201,22 @@ pub(crate) fn close_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// renameat2(RENAME_NOREPLACE): `from` becomes `to` unless `to` exists
-/// (EEXIST). By system call: nix has no renameat2 for musl.
+/// rename(2) that fails with EEXIST instead of replacing `to`.
 pub(crate) fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> Result<(), Errno> {
+    renameat2(from, to, libc::RENAME_NOREPLACE)
+}
+
+/// Swaps `from` and `to` atomically (both must exist).
+fn rename_exchange(from: &std::path::Path, to: &std::path::Path) -> Result<(), Errno> {
+    renameat2(from, to, libc::RENAME_EXCHANGE)
+}
+
+/// renameat2(2) by system call: nix has no renameat2 for musl.
+fn renameat2(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    flags: libc::c_uint,
+) -> Result<(), Errno> {
     use std::os::unix::ffi::OsStrExt;
     let from = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let to = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
@@ -215,7 +228,7 @@ pub(crate) fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> 
             from.as_ptr(),
             libc::AT_FDCWD,
             to.as_ptr(),
-            libc::RENAME_NOREPLACE,
+            flags,
         )
     };
     if ret < 0 {
@@ -313,11 +326,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Write `data` to `path` atomically: a temporary file in the same
-/// directory, then rename over the target.
+/// directory, then swapped with the target (RENAME_EXCHANGE) and the old
+/// content unlinked. Not a rename over the target: ext4 (its
+/// auto_da_alloc) starts writing a file renamed over another out to disk
+/// at once, and the unlink of that file at `delete` then waits for the
+/// I/O: 0.2-0.4 ms per container with `--root` on ext4, for state no
+/// machine keeps across a reboot. A file system without RENAME_EXCHANGE
+/// gets the plain rename.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let written = std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, data).and_then(|()| match rename_exchange(&tmp, path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&tmp);
+            Ok(())
+        }
+        Err(_) => std::fs::rename(&tmp, path),
+    });
     if written.is_err() {
         // A full disk leaves no half-written temporary behind (a
         // --pid-file's is in the caller's directory).
@@ -345,6 +371,23 @@ pub(crate) fn null_terminated(strings: &[std::ffi::CString]) -> Vec<*const libc:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_creates_then_replaces_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("rrun-write-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        write_atomic(&path, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        write_atomic(&path, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"], "the swapped-out old content is gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn proc_text_small_and_larger_than_the_buffer() {
