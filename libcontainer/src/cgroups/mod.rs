@@ -533,12 +533,14 @@ fn remove_empty_default_parent(path: &Path, hierarchies: &[PathBuf]) {
 }
 
 /// Removes the cgroup `path` (not a systemd one) when no process is left
-/// in it, with one read of mountinfo and a cgroup.procs read and rmdir per
-/// hierarchy: what `delete` of a stopped container needs. Building a
-/// libcgroups manager for it costs ~700 syscalls (it re-reads
-/// /proc/self/mountinfo and /proc/self/cgroup per controller). Returns
-/// false when a process is left or a directory cannot go (a child cgroup):
-/// then [`Cgroup::remove`], which kills and retries, must do the rest.
+/// in it, with one read of mountinfo and an rmdir per hierarchy: what
+/// `delete` of a stopped container needs (the kernel refuses to remove a
+/// cgroup that holds a process, EBUSY, or a child cgroup, ENOTEMPTY, so
+/// nothing is read first). Building a libcgroups manager for it costs ~700
+/// syscalls (it re-reads /proc/self/mountinfo and /proc/self/cgroup per
+/// controller). Returns false when a directory cannot go: then
+/// [`Cgroup::remove`], which kills and retries, must do the rest (a
+/// hierarchy already done here is fine for it).
 pub(crate) fn remove_if_empty(path: &Path) -> bool {
     if is_systemd_form(path) {
         return false;
@@ -551,20 +553,12 @@ pub(crate) fn remove_if_empty(path: &Path) -> bool {
         return false;
     };
     let hierarchies = host.hierarchy_mount_points();
-    let dirs: Vec<PathBuf> = hierarchies
+    let removed = hierarchies
         .iter()
-        .map(|mount| mount.join(rel))
-        .filter(|dir| dir.is_dir())
-        .collect();
-    let empty =
-        |dir: &PathBuf| std::fs::read(dir.join("cgroup.procs")).is_ok_and(|procs| procs.is_empty());
-    if !dirs.iter().all(empty) {
-        return false;
-    }
-    let removed = dirs.iter().all(|dir| match std::fs::remove_dir(dir) {
-        Ok(()) => true,
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-    });
+        .all(|mount| match std::fs::remove_dir(mount.join(rel)) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        });
     if removed {
         remove_empty_default_parent(path, &hierarchies);
     }
