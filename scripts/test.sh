@@ -69,7 +69,7 @@ install_packages() {
     cargo clippy --version
 }
 
-# Everything in release mode; rrun itself as a static PIE (see build_rrun).
+# Everything in release mode; rrun itself linked statically (see build_rrun).
 build_release() {
     cargo build --release --workspace --exclude rrun
     build_rrun

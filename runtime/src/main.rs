@@ -128,6 +128,7 @@ static ALLOCATOR: alloc::BumpThenSystem = alloc::BumpThenSystem;
 fn main() {
     libcontainer::init::entry::run_if_requested();
     libcontainer::trace::note_begin();
+    alloc::BumpThenSystem::prefault(alloc::COMMAND_ARENA_USE);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => usage_error(e),
