@@ -27,10 +27,11 @@ const ARENA_SIZE: usize = 2 << 20;
 /// Larger blocks go to malloc: they are few, and often freed early.
 const LARGEST_IN_ARENA: usize = 256 << 10;
 const PAGE: usize = 4096;
-/// What of the arena every command uses (measured with `perf trace -F`:
-/// 61-64 pages for state, list, start, kill and delete, 76-80 for create
-/// and run), faulted in at once by [`BumpThenSystem::prefault`]. The
-/// bootstrap and the init, which touch a few pages, do not prefault.
+/// What of the arena a command uses (measured with `perf trace -F`: 42-44
+/// pages for state, list, start and delete, 59-63 for create and run, the
+/// commands that matter most), faulted in at once by
+/// [`BumpThenSystem::prefault`]. The bootstrap and the init, which touch a
+/// few pages, do not prefault.
 pub const COMMAND_ARENA_USE: usize = 256 << 10;
 /// Every block is aligned as malloc's are (max_align_t), whatever the
 /// layout asks: some code relies on it (nix packs a cmsghdr into a
@@ -97,10 +98,9 @@ impl BumpThenSystem {
     }
 
     /// Maps the arena and faults in its first `bytes` in one call: every
-    /// command parses its arguments with clap, whose model of runc's
-    /// command line takes 61-64 pages of it, and each page faulted one
-    /// by one costs a trap (2 us in this VM, against a fraction of that
-    /// populated in one go). MADV_POPULATE_WRITE (Linux 5.14) fails
+    /// command parses its arguments with clap and reads its JSON into it,
+    /// and each page faulted one by one costs a trap (64 pages: 58 us in
+    /// this VM, 30 us populated in one go). MADV_POPULATE_WRITE (Linux 5.14) fails
     /// harmlessly on an older kernel: the pages then fault as before.
     pub fn prefault(bytes: usize) {
         let Some(base) = Self::base() else {
