@@ -331,8 +331,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// auto_da_alloc) starts writing a file renamed over another out to disk
 /// at once, and the unlink of that file at `delete` then waits for the
 /// I/O: 0.2-0.4 ms per container with `--root` on ext4, for state no
-/// machine keeps across a reboot. A file system without RENAME_EXCHANGE
-/// gets the plain rename.
+/// machine keeps across a reboot. The first write (nothing to swap with
+/// yet) and a file system without RENAME_EXCHANGE get the plain rename.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");

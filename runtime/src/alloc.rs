@@ -100,8 +100,9 @@ impl BumpThenSystem {
     /// Maps the arena and faults in its first `bytes` in one call: every
     /// command parses its arguments with clap and reads its JSON into it,
     /// and each page faulted one by one costs a trap (64 pages: 58 us in
-    /// this VM, 30 us populated in one go). MADV_POPULATE_WRITE (Linux 5.14) fails
-    /// harmlessly on an older kernel: the pages then fault as before.
+    /// this VM, 30 us populated in one go). MADV_POPULATE_WRITE (Linux
+    /// 5.14) fails harmlessly on an older kernel: the pages then fault as
+    /// before.
     pub fn prefault(bytes: usize) {
         let Some(base) = Self::base() else {
             return;
