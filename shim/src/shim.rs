@@ -62,6 +62,7 @@ impl containerd_shim::Shim for RrunShim {
     fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
         let group = grouping(&opts.id);
         let (_pid, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
+        block_late_signals();
         containerd_shim::util::write_address(&address)?;
         Ok(address)
     }
@@ -116,6 +117,31 @@ impl containerd_shim::Shim for RrunShim {
         let shared = Arc::new(Shared::new(&self.namespace, queue));
         start_exits(shared.clone());
         Service::new(shared, self.exit.clone())
+    }
+}
+
+/// `start` delivers no SIGCHLD or SIGPIPE once the server is spawned. The
+/// crate hooks both (and makes itself a subreaper) for every subcommand,
+/// but reads them only in the server and `delete`; in `start` it drops the
+/// hooks on its way out. A pod's second `start` spawns a server that finds
+/// the pod's shim and exits at once, and its SIGCHLD could land while the
+/// hooks were being dropped: the handler's wake-up `send` hit the socket
+/// pair's closed end, raised SIGPIPE, whose handler sent again, forever,
+/// and containerd killed the spinning `start` after its timeout. Blocked,
+/// they stay pending until the process exits. Not before the spawn: the
+/// server would inherit the mask (std's `Command` keeps it) and never
+/// hear of a child's exit; a signal before this point finds the hooks
+/// whole.
+fn block_late_signals() {
+    // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset, which
+    // initializes it; the calls only change this thread's mask, and
+    // `start` runs on one thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

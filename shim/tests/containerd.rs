@@ -521,6 +521,10 @@ fn checks() -> Vec<(&'static str, CheckFn)> {
         ("task metrics", metrics),
         ("task update (ttrpc Update: ctr 1.6 has no command)", update),
         ("one shim per pod (io.kubernetes.cri.sandbox-id)", pod),
+        (
+            "a pod's later `start`s under a storm of SIGCHLD",
+            pod_start_signals,
+        ),
         ("--log-uri file:// and binary://", log_uris),
         ("task kill (SIGTERM to a handler)", kill),
         ("task kill -a (every process)", kill_all),
@@ -804,6 +808,110 @@ fn pod(ck: &Ck) -> CheckResult {
     let o = ck.ctr(&["task", "exec", "--exec-id", "x", &second, "echo", "served"]);
     code(&o, 0)?;
     has(&o, "served")
+}
+
+/// How many grouped `start`s [`pod_start_signals`] runs.
+const STORMED_STARTS: usize = 30;
+
+/// containerd runs `<shim> start` for a pod's later containers; the
+/// server it spawns finds the pod's shim and exits at once, and its
+/// SIGCHLD may come at any moment of `start`'s exit. A storm of SIGCHLD
+/// from here makes that moment certain to be hit: every `start` must
+/// still print the pod's address and end. (containerd-shim 0.11 drops
+/// its signal hooks on `start`'s way out; a signal in between left
+/// `start` spinning until containerd killed it, 1 pod in ~30.)
+fn pod_start_signals(ck: &Ck) -> CheckResult {
+    let annotation = format!("--annotation=io.kubernetes.cri.sandbox-id={}", ck.name);
+    let first = ck.c("-a");
+    code(
+        &ck.ctr_run(&["-d", &annotation], &first, &["sleep", "300"]),
+        0,
+    )?;
+    let address = address_of(ck, &first)?;
+    let bundle = ck.env.work.join(format!("{}-start", ck.name));
+    let result = stormed_starts(ck, &bundle, &address);
+    let _ = std::fs::remove_dir_all(&bundle);
+    result
+}
+
+fn stormed_starts(ck: &Ck, bundle: &Path, address: &str) -> CheckResult {
+    std::fs::create_dir_all(bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
+    let config = format!(
+        r#"{{"ociVersion":"1.0.2","annotations":{{"io.kubernetes.cri.sandbox-id":"{}"}}}}"#,
+        ck.name
+    );
+    std::fs::write(bundle.join("config.json"), config).map_err(|e| e.to_string())?;
+    // The server writes its log here (containerd makes a FIFO).
+    std::fs::write(bundle.join("log"), "").map_err(|e| e.to_string())?;
+    let shim = match ck.column {
+        Column::Shim => ck.env.shim.clone(),
+        Column::RuncV2 => PathBuf::from(RUNC_V2_SHIM),
+    };
+    let sock = ck.env.work.join("containerd.sock");
+    for i in 0..STORMED_STARTS {
+        let id = format!("{}-start-{i}", ck.name);
+        let child = Command::new(&shim)
+            .args(["-namespace", &ck.env.namespace, "-address"])
+            .arg(&sock)
+            .args(["-publish-binary", CONTAINERD, "-id", &id, "start"])
+            .env("TTRPC_ADDRESS", format!("{}.ttrpc", sock.display()))
+            .current_dir(bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", shim.display()))?;
+        let out = under_sigchld_storm(child, Duration::from_secs(20))
+            .map_err(|e| format!("start {i} of {STORMED_STARTS}: {e}"))?;
+        let printed = String::from_utf8_lossy(&out.stdout);
+        expect(out.status.success() && printed.trim() == address, || {
+            format!(
+                "start {i}: {}, printed {printed:?} (the pod's shim: {address}); stderr: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits for `child` while sending it SIGCHLD as fast as the kernel takes
+/// them (through a pidfd, so no other process is hit once it is reaped);
+/// kills it after `limit`.
+fn under_sigchld_storm(child: Child, limit: Duration) -> Result<std::process::Output, String> {
+    // SAFETY: pidfd_open of our own child, not yet waited for.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as i32, 0) } as i32;
+    if pidfd < 0 {
+        return Err(format!("pidfd_open: {}", std::io::Error::last_os_error()));
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let signal = move |sig: i32| {
+        // SAFETY: pidfd is open until the thread is joined; a null siginfo
+        // is allowed.
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, 0usize, 0u32) };
+    };
+    let storm = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if Instant::now() >= deadline {
+                signal(libc::SIGKILL);
+                return true;
+            }
+            // SIGCHLD's default action is to ignore it.
+            signal(libc::SIGCHLD);
+        }
+        false
+    });
+    let out = child.wait_with_output().map_err(|e| e.to_string());
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let killed = storm.join().unwrap_or(false);
+    // SAFETY: our own pidfd, closed once.
+    unsafe { libc::close(pidfd) };
+    if killed {
+        return Err(format!("still running after {limit:?}: killed"));
+    }
+    out
 }
 
 fn log_uris(ck: &Ck) -> CheckResult {
