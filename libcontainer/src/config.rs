@@ -458,12 +458,10 @@ fn validate_mounts(spec: &Spec) -> Result<(), ConfigError> {
         if m.destination().as_os_str().is_empty() {
             return Err(invalid(format!("mounts[{i}].destination"), "empty"));
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(ConfigError::Unsupported {
-                field: format!("mounts[{i}].uidMappings"),
-                why: "id-mapped mounts".into(),
-            });
-        }
+        crate::rootfs::idmap::mappings(spec, m).map_err(|(field, why)| {
+            let why = format!("{}: {why}", m.destination().display());
+            invalid(format!("mounts[{i}].{field}"), why)
+        })?;
     }
     Ok(())
 }

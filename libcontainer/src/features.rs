@@ -10,7 +10,7 @@
 //! ([`crate::rootfs::mounts::parse_options`]) takes as options rather than
 //! filesystem data; `supportedFlags` are the known flags this kernel
 //! accepts, probed as `create` probes them. What rrun refuses (AppArmor
-//! where the kernel does not run it, SELinux, Intel RDT, id-mapped mounts, rdma limits) is `false`, never
+//! where the kernel does not run it, SELinux, Intel RDT, rdma limits) is `false`, never
 //! absent: absent means "unknown" in the spec.
 //!
 //! Only properties of [`OCI_VERSION_MAX`] appear (the spec forbids newer
@@ -66,7 +66,7 @@ pub struct Linux {
     pub selinux: Enabled,
     /// Intel RDT: never.
     pub intel_rdt: Enabled,
-    /// Mount extensions: no id-mapped mounts.
+    /// Mount extensions: id-mapped bind mounts.
     pub mount_extensions: MountExtensions,
 }
 
@@ -121,7 +121,7 @@ pub struct Enabled {
 /// Mount extensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountExtensions {
-    /// Id-mapped mounts: never.
+    /// Id-mapped bind mounts (`mounts[].uidMappings`, `idmap`, `ridmap`).
     pub idmap: Enabled,
 }
 
@@ -234,7 +234,7 @@ pub fn features() -> Features {
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
             mount_extensions: MountExtensions {
-                idmap: Enabled { enabled: false },
+                idmap: Enabled { enabled: true },
             },
         },
         annotations,
@@ -639,9 +639,7 @@ mod tests {
     #[test]
     fn mount_options_are_the_parsers_own_and_leave_out_what_it_refuses() {
         let options = mount_options();
-        for refused in ["idmap", "ridmap", "tmpcopyup"] {
-            assert!(!options.iter().any(|o| o == refused), "{refused}");
-        }
+        assert!(!options.iter().any(|o| o == "tmpcopyup"));
         for taken in [
             "ro",
             "rbind",
@@ -650,9 +648,11 @@ mod tests {
             "nosymfollow",
             "remount",
             "acl",
+            "idmap",
+            "ridmap",
         ] {
             assert!(options.iter().any(|o| o == taken), "{taken}");
         }
-        assert_eq!(options.len(), MOUNT_OPTION_NAMES.len() - 3);
+        assert_eq!(options.len(), MOUNT_OPTION_NAMES.len() - 1);
     }
 }

@@ -312,6 +312,37 @@ impl ProcfsHandle {
         Ok(target)
     }
 
+    /// `/proc/<pid>/ns/<kind>` of a process of the handle's pid namespace:
+    /// the directory is opened as [`ProcfsHandle::open_file`] does, then
+    /// its magic link, which must lead to a namespace (nsfs).
+    pub fn open_namespace(&self, pid: i32, kind: &str) -> Result<OwnedFd, ProcfsError> {
+        const NSFS_MAGIC: i64 = 0x6e73_6673;
+        let dir_path = format!("{pid}/ns");
+        let dir = self.open_file(&dir_path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        let path = format!("{dir_path}/{kind}");
+        let open_error = |errno| ProcfsError::Open {
+            path: path.clone(),
+            errno,
+        };
+        let raw = nix::fcntl::openat(
+            Some(dir.as_raw_fd()),
+            kind,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(open_error)?;
+        // SAFETY: openat just returned this descriptor and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let magic = fstatfs(fd.as_fd()).map_err(open_error)?.filesystem_type().0 as i64;
+        if magic != NSFS_MAGIC {
+            return Err(ProcfsError::Unsafe {
+                path,
+                what: format!("not a namespace (statfs magic {magic:#x})"),
+            });
+        }
+        Ok(fd)
+    }
+
     /// Writes `value` in one write(2) to `path` below /proc, opened as
     /// [`ProcfsHandle::open_file`] does.
     pub fn write(&self, path: &str, value: &str) -> Result<(), ProcfsError> {

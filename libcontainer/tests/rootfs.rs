@@ -143,6 +143,7 @@ fn build_container_in(
         in_user_ns: options.user_ns,
         in_cgroup_ns: cgroup_ns,
         no_pivot: options.no_pivot,
+        idmapped: &Default::default(),
     };
     rootfs::prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
     rootfs::pivot(&ctx).map_err(|e| format!("pivot: {e}"))?;
@@ -506,7 +507,7 @@ fn unknown_filesystem_type_names_destination_type_and_errno() {
         "mounts": [{"destination": "/mnt/x", "type": "nosuchfs", "source": "none"}],
         "linux": {}
     }));
-    let unsupported = spec_with_option("idmap");
+    let unsupported = spec_with_option("tmpcopyup");
     in_child(|| {
         let message = build_container(&bundle.dir, &spec, &PLAIN)
             .err()
@@ -518,10 +519,10 @@ fn unknown_filesystem_type_names_destination_type_and_errno() {
         }
         let message = build_container(&bundle.dir, &unsupported, &PLAIN)
             .err()
-            .ok_or("idmap accepted")?;
+            .ok_or("tmpcopyup accepted")?;
         check(
-            message.contains("idmap") && message.contains("/data"),
-            || format!("idmap error: {message:?}"),
+            message.contains("tmpcopyup") && message.contains("/data"),
+            || format!("tmpcopyup error: {message:?}"),
         )
     });
 }

@@ -197,7 +197,6 @@ fn the_document_is_rruns_own_and_well_formed() {
         "/linux/apparmor/enabled",
         "/linux/selinux/enabled",
         "/linux/intelRdt/enabled",
-        "/linux/mountExtensions/idmap/enabled",
         "/linux/cgroup/systemdUser",
         "/linux/cgroup/rdma",
     ] {
@@ -350,6 +349,11 @@ fn every_listed_mount_option_is_accepted() {
         let mut config = b.config();
         let mount = if option == "bind" || option == "rbind" {
             json!({"destination": "/mnt", "type": "bind", "source": source, "options": [option]})
+        } else if option == "idmap" || option == "ridmap" {
+            // Id-mapped mounts are bind mounts with mappings (tests/idmap.rs).
+            let ids = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+            json!({"destination": "/mnt", "type": "bind", "source": source,
+                   "options": ["rbind", option], "uidMappings": ids, "gidMappings": ids})
         } else {
             json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": [option]})
         };
@@ -431,7 +435,7 @@ fn what_is_not_listed_or_not_enabled_is_refused() {
         );
         config
     };
-    for option in ["no_such_option", "tmpcopyup", "idmap"] {
+    for option in ["no_such_option", "tmpcopyup"] {
         assert!(!options.iter().any(|o| o == option), "{option} is listed");
         b.refuses(
             &tmpfs_with(option),
@@ -440,14 +444,16 @@ fn what_is_not_listed_or_not_enabled_is_refused() {
         );
     }
 
+    // Id-mapped mounts are bind mounts with both mappings (or the
+    // container's own user namespace's); tests/idmap.rs runs them.
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
+    b.refuses(&tmpfs_with("idmap"), "idmap on a tmpfs", "mounts[");
     let mut config = b.config();
     config["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/mnt", "type": "bind", "source": b.dir.join("rootfs"), "options": ["rbind"],
-        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
     }));
-    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
-    b.refuses(&config, "id-mapped mount", "uidMappings");
+    b.refuses(&config, "uidMappings without gidMappings", "uidMappings");
 
     assert_eq!(f["linux"]["intelRdt"]["enabled"], false);
     let mut config = b.config();

@@ -7,6 +7,7 @@
 use super::{sys, BootstrapConfig, InitError};
 use crate::channel::{Channel, Message};
 use crate::namespaces::{self, Plan};
+use crate::rootfs::idmap::IdmappedTrees;
 use crate::trace::{self, Helper};
 use crate::utils::{clone3_fork, Forked};
 use nix::fcntl::OFlag;
@@ -69,6 +70,14 @@ fn run(chan: &Channel) -> Result<(), InitError> {
     {
         crate::process::attrs::set_oom_score_adj_early(&proc, value)?;
     }
+    // Id-mapped mounts are made in the host's user and mount namespaces
+    // (see rootfs::idmap); the init inherits the trees with its clone.
+    let idmapped = if config.shares_mounts {
+        IdmappedTrees::default()
+    } else {
+        // SAFETY: the bootstrap is single-threaded.
+        unsafe { IdmappedTrees::prepare(&config.spec, &config.bundle, &proc) }?
+    };
     let plan = Plan::new(&config.spec);
     plan.join_all()?;
     if plan.new_time {
@@ -96,7 +105,7 @@ fn run(chan: &Channel) -> Result<(), InitError> {
             drop(proc);
             wait_for_eof(&maps_done_r);
             drop(maps_done_r);
-            super::container::main(chan, *config, fds, plan)
+            super::container::main(chan, *config, fds, plan, idmapped)
         }
         Forked::Parent { pid, pidfd } => {
             drop(maps_done_r);

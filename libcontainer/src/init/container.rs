@@ -7,6 +7,7 @@ use super::{sys, BootstrapConfig, InitError};
 use crate::capabilities::PendingCapset;
 use crate::channel::{Channel, Message};
 use crate::namespaces::Plan;
+use crate::rootfs::idmap::IdmappedTrees;
 use crate::rootfs::RootfsContext;
 use crate::seccomp::Armed;
 use crate::{hooks, process, rootfs, sysctl, terminal};
@@ -41,8 +42,14 @@ impl InitFds {
     }
 }
 
-pub fn main(chan: &Channel, config: BootstrapConfig, fds: Vec<OwnedFd>, plan: Plan) -> ! {
-    let ready = match build(chan, &config, fds, &plan) {
+pub fn main(
+    chan: &Channel,
+    config: BootstrapConfig,
+    fds: Vec<OwnedFd>,
+    plan: Plan,
+    idmapped: IdmappedTrees,
+) -> ! {
+    let ready = match build(chan, &config, fds, &plan, &idmapped) {
         Ok(ready) => ready,
         Err(e) => {
             let _ = send_warnings(chan);
@@ -79,6 +86,7 @@ fn build(
     config: &BootstrapConfig,
     fds: Vec<OwnedFd>,
     plan: &Plan,
+    idmapped: &IdmappedTrees,
 ) -> Result<Ready, InitError> {
     crate::fault_point!("init:started");
     let fds = InitFds::split(config, fds)?;
@@ -107,6 +115,7 @@ fn build(
         in_user_ns: plan.in_user_ns(),
         in_cgroup_ns: plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP),
         no_pivot: config.no_pivot,
+        idmapped,
     };
     if !config.shares_mounts {
         rootfs::prepare(&ctx)?;

@@ -11,6 +11,7 @@
 //! 5. [`finalize`]: maskedPaths, readonlyPaths, `root.readonly`.
 
 pub mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod paths;
 
@@ -33,6 +34,8 @@ pub struct RootfsContext<'a> {
     pub in_cgroup_ns: bool,
     /// `--no-pivot`: use MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The id-mapped bind mounts' trees, made by the bootstrap.
+    pub idmapped: &'a idmap::IdmappedTrees,
 }
 
 /// Errors of the rootfs steps. Every message names the path or the mount and
@@ -56,6 +59,14 @@ pub enum RootfsError {
     UnsupportedOption { option: String, destination: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("mounts[{index}] ({destination}): id-mapped bind of {source_path}: {op}: {errno}")]
+    Idmap {
+        index: usize,
+        destination: String,
+        source_path: String,
+        op: &'static str,
+        errno: nix::errno::Errno,
+    },
 }
 
 impl RootfsError {
@@ -94,8 +105,8 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), RootfsError> {
     // Opened after the bind: the fd must be the new mount, not what is under it.
     let root =
         paths::open_root(ctx.rootfs).map_err(|e| RootfsError::sys("open rootfs", ctx.rootfs, e))?;
-    for mount in ctx.spec.mounts().iter().flatten() {
-        mounts::mount_entry(ctx, root.as_fd(), mount)?;
+    for (index, mount) in ctx.spec.mounts().iter().flatten().enumerate() {
+        mounts::mount_entry(ctx, root.as_fd(), index, mount)?;
     }
     crate::trace::step("init:spec-mounts-made");
     devices::setup_dev(ctx, root.as_fd())

@@ -30,16 +30,19 @@ const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
 
 /// `struct mount_attr` of mount_setattr(2).
 #[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+pub(crate) struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
 }
 
 /// Options that exist in the wild but that rrun does not implement: an
 /// error, never silently ignored.
-const UNSUPPORTED_OPTIONS: &[&str] = &["idmap", "ridmap", "tmpcopyup"];
+const UNSUPPORTED_OPTIONS: &[&str] = &["tmpcopyup"];
+
+/// Read by [`super::idmap`], not by mount(2).
+const IDMAP_OPTIONS: &[&str] = &["idmap", "ridmap"];
 
 /// The options of one mount, parsed as runc does.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -167,6 +170,9 @@ pub fn parse_options(options: &[String], destination: &Path) -> Result<MountOpti
                 destination: destination.display().to_string(),
             });
         }
+        if IDMAP_OPTIONS.contains(&option) {
+            continue;
+        }
         if let Some((set, flag)) = flag_option(option) {
             apply_flag(&mut parsed, set, flag);
         } else if let Some(flag) = propagation_option(option) {
@@ -192,16 +198,20 @@ fn apply_flag(parsed: &mut MountOptions, set: bool, flag: libc::c_ulong) {
     }
 }
 
-/// Performs one entry of `spec.mounts()` inside the rootfs.
+/// Performs `spec.mounts()[index]` inside the rootfs.
 pub fn mount_entry(
     ctx: &RootfsContext,
     root: BorrowedFd,
+    index: usize,
     mount: &Mount,
 ) -> Result<(), RootfsError> {
     let destination = Path::new("/").join(mount.destination());
     let options = parse_options(mount.options().as_deref().unwrap_or(&[]), &destination)?;
     let fstype = mount.typ().as_deref().unwrap_or("none");
     check_proc_destination(ctx, mount, &destination, fstype, &options)?;
+    if let Some(tree) = ctx.idmapped.get(index) {
+        return idmapped_bind_mount(ctx, root, tree, &destination, &options);
+    }
     if fstype == "cgroup" || fstype == "cgroup2" {
         return cgroup::mount_cgroup(ctx, root, &destination, &options);
     }
@@ -449,6 +459,45 @@ pub fn bind_mount(
         "",
     )
     .map_err(|e| mount_error(source, destination, "bind", e))?;
+    finish_bind(ctx, root, destination, options)
+}
+
+/// An id-mapped bind mount: the bootstrap's detached `tree` (see
+/// [`super::idmap`]) moved onto `destination`, then the flags and
+/// propagation of any bind mount.
+fn idmapped_bind_mount(
+    ctx: &RootfsContext,
+    root: BorrowedFd,
+    tree: BorrowedFd,
+    destination: &Path,
+    options: &MountOptions,
+) -> Result<(), RootfsError> {
+    let source_is_dir = nix::sys::stat::fstat(tree.as_raw_fd())
+        .map_err(|e| RootfsError::sys("fstat id-mapped tree", destination, e))?
+        .st_mode
+        & libc::S_IFMT
+        == libc::S_IFDIR;
+    let dir_mode = Mode::from_bits_truncate(DIR_MODE);
+    let target = if source_is_dir {
+        mkdir_all_in_root(root, destination, dir_mode)
+    } else {
+        mkfile_in_root(root, destination, dir_mode)
+    }
+    .map_err(|e| RootfsError::sys("create bind target", destination, e))?;
+    check_not_in_procfs(target.as_fd(), destination)?;
+    super::idmap::attach(tree, target.as_fd())
+        .map_err(|e| RootfsError::sys("move_mount of the id-mapped tree", destination, e))?;
+    finish_bind(ctx, root, destination, options)
+}
+
+/// After a bind mount: its own flags (a remount), propagation, recursive
+/// attributes.
+fn finish_bind(
+    ctx: &RootfsContext,
+    root: BorrowedFd,
+    destination: &Path,
+    options: &MountOptions,
+) -> Result<(), RootfsError> {
     let remount_flags = options.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
     if remount_flags != 0 {
         let mounted = reopen(root, destination)?;
@@ -898,8 +947,9 @@ mod tests {
 
     #[test]
     fn unsupported_options_name_option_and_mount() {
-        let err = parse(&["rw", "idmap"]).unwrap_err().to_string();
-        assert!(err.contains("idmap") && err.contains("/dst"), "{err}");
+        let err = parse(&["rw", "tmpcopyup"]).unwrap_err().to_string();
+        assert!(err.contains("tmpcopyup") && err.contains("/dst"), "{err}");
+        assert_eq!(parse(&["rbind", "ridmap"]).unwrap().data, "");
         assert!(parse(&["tmpcopyup"]).is_err());
     }
 }
