@@ -497,19 +497,7 @@ impl StateDir {
     /// exited), else the recorded one corrected by whether the init still
     /// lives and whether it still waits on exec.fifo.
     pub fn current_status(&self, state: &State) -> Status {
-        if crate::cgroups::freezer::is_paused(&state.cgroup_path) {
-            return Status::Paused;
-        }
-        if !state.init_alive() {
-            return Status::Stopped;
-        }
-        match state.status {
-            Status::Creating | Status::Created if self.fifo_path().exists() => Status::Created,
-            Status::Created => Status::Running,
-            // Recorded `paused` never counts: the freezer was just read.
-            Status::Paused => Status::Running,
-            other => other,
-        }
+        status_now(&self.path, state)
     }
 
     /// Remove the directory (the lock goes with it).
@@ -526,6 +514,24 @@ impl StateDir {
 /// What a state directory is called until [`StateDir::create`] renames
 /// it to its id: `.claim-<id>-<pid>-<n>`.
 const CLAIM_PREFIX: &str = ".claim-";
+
+/// The status of the container whose state directory is `dir`, from its
+/// init and its freezer now (`state.status` is what was recorded).
+pub(crate) fn status_now(dir: &Path, state: &State) -> Status {
+    if crate::cgroups::freezer::is_paused(&state.cgroup_path) {
+        return Status::Paused;
+    }
+    if !state.init_alive() {
+        return Status::Stopped;
+    }
+    match state.status {
+        Status::Creating | Status::Created if dir.join(EXEC_FIFO).exists() => Status::Created,
+        Status::Created => Status::Running,
+        // Recorded `paused` never counts: the freezer was just read.
+        Status::Paused => Status::Running,
+        other => other,
+    }
+}
 
 /// Remove the directories that creates of `id` killed before they renamed
 /// their claim (see [`StateDir::create`]) left under `root`: those whose
@@ -555,17 +561,21 @@ pub(crate) fn remove_stale_claims(root: &Path, id: &str) {
     }
 }
 
-/// The ids of every rrun container under `root`. Directories of other
-/// runtimes (dockerd gives every runtime the same root) are skipped: they
-/// have no rrun state file that parses.
+/// The ids of the directories under `root` that may be rrun containers:
+/// directories of other runtimes (dockerd gives every runtime the same
+/// root) are told apart by the caller, having no rrun state file that
+/// parses.
 pub(crate) fn list_ids(root: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
+    // Directories only (readdir's type, no stat); whether one is an rrun
+    // container is known when its state file is read.
     let mut ids: Vec<String> = entries
         .flatten()
-        .filter(|e| e.path().join(STATE_FILE).is_file())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|id| !id.starts_with(CLAIM_PREFIX) && validate_id(id).is_ok())
         .collect();
     ids.sort();
     ids

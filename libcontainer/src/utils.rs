@@ -263,6 +263,29 @@ pub fn read_proc_text(path: impl AsRef<std::path::Path>) -> std::io::Result<Stri
     utf8(text)
 }
 
+/// The text of a kernel file that holds one short record (a cgroup
+/// file such as freezer.state, `/proc/<pid>/stat`): the kernel hands such
+/// a record over whole, so a read that does not fill the 4 KiB buffer is
+/// the file, and the read that would see the end is saved. A file that
+/// fills it is read on to the end.
+pub(crate) fn read_kernel_record(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match file.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => break other?,
+        }
+    };
+    if n < buf.len() {
+        return utf8(buf[..n].to_vec());
+    }
+    let mut text = buf.to_vec();
+    file.read_to_end(&mut text)?;
+    utf8(text)
+}
+
 fn utf8(bytes: Vec<u8>) -> std::io::Result<String> {
     String::from_utf8(bytes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
@@ -272,7 +295,7 @@ fn utf8(bytes: Vec<u8>) -> std::io::Result<String> {
 /// since boot) and whether it is a zombie. `None` when there is no such
 /// process.
 pub(crate) fn process_start_time(pid: i32) -> Option<(u64, bool)> {
-    let stat = read_proc_text(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_kernel_record(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');

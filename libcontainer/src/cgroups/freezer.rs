@@ -287,11 +287,11 @@ fn pread_all(file: &std::fs::File, path: &Path) -> Result<String, FreezerError> 
 }
 
 fn read(path: &Path) -> Result<String, FreezerError> {
-    std::fs::read_to_string(path).map_err(io_err("read", path))
+    crate::utils::read_kernel_record(path).map_err(io_err("read", path))
 }
 
 fn read_if_exists(path: &Path) -> Result<Option<String>, FreezerError> {
-    match std::fs::read_to_string(path) {
+    match crate::utils::read_kernel_record(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         // ENODEV: the cgroup is being removed.

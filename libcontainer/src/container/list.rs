@@ -32,11 +32,38 @@ pub fn state(root: &Path, id: &str) -> Result<Listed, ContainerError> {
 
 /// Every rrun container under `root`; other runtimes' directories (dockerd
 /// gives every runtime the same root) and half-made ones are skipped.
+///
+/// Unlike [`state`], without the containers' locks (runc's `list` takes
+/// none either): state.json is only ever replaced whole (see
+/// `utils::write_atomic`), so each is read as it was before or after an
+/// operation in progress, and a list never waits for one. Per container:
+/// state.json opened, its size and owner from that fd, one read; the
+/// freezer, the init's stat and the exec FIFO as `state` reads them.
 pub fn list(root: &Path) -> Vec<Listed> {
     state::list_ids(root)
         .iter()
-        .filter_map(|id| state(root, id).ok())
+        .filter_map(|id| peek(&root.join(id)))
         .collect()
+}
+
+/// The container in state directory `dir`, if it is one of ours.
+fn peek(dir: &Path) -> Option<Listed> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut file = std::fs::File::open(dir.join(state::STATE_FILE)).ok()?;
+    let meta = file.metadata().ok()?;
+    // The file is never written in place (a new one replaces it), so the
+    // size of the one opened holds: read that much and stop (std's
+    // read_to_end would stat it again and read once more to see the end).
+    let mut data = vec![0u8; meta.len() as usize];
+    file.read_exact(&mut data).ok()?;
+    let state: State = serde_json::from_slice(&data).ok()?;
+    let status = state::status_now(dir, &state);
+    Some(Listed {
+        state,
+        status,
+        owner_uid: meta.uid(),
+    })
 }
 
 fn owner(path: &Path) -> u32 {
