@@ -263,6 +263,30 @@ pub fn read_proc_text(path: impl AsRef<std::path::Path>) -> std::io::Result<Stri
     utf8(text)
 }
 
+/// Opens `path` read-only and close-on-exec in one system call. musl's
+/// open() follows an O_CLOEXEC open with fcntl(F_SETFD) (for kernels
+/// before 2.6.23): a second call for every file the static build opens
+/// through std. For the files read per container (list, state).
+pub(crate) fn open_read_only(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a NUL-terminated path and flags; returns a new fd or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: openat just returned this fd and nothing else owns it.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd as RawFd) })
+}
+
 /// The text of a kernel file that holds one short record (a cgroup
 /// file such as freezer.state, `/proc/<pid>/stat`): the kernel hands such
 /// a record over whole, so a read that does not fill the 4 KiB buffer is
@@ -270,7 +294,7 @@ pub fn read_proc_text(path: impl AsRef<std::path::Path>) -> std::io::Result<Stri
 /// fills it is read on to the end.
 pub(crate) fn read_kernel_record(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_read_only(path.as_ref())?;
     let mut buf = [0u8; 4096];
     let n = loop {
         match file.read(&mut buf) {

@@ -288,24 +288,25 @@ fn dispatch(root: &std::path::Path, systemd_cgroup: bool, command: Command) -> R
 fn print_list(root: &std::path::Path, format: &str, quiet: bool) -> Result<()> {
     let all = container::list(root);
     if quiet {
-        for c in &all {
-            println!("{}", c.state.id);
-        }
-        return Ok(());
+        let ids: String = all.iter().map(|c| format!("{}\n", c.state.id)).collect();
+        return write_stdout(&ids);
     }
     match format {
         "json" => {
             let states: Vec<_> = all.iter().map(|c| c.state.oci(c.status)).collect();
             println!("{}", serde_json::to_string(&states)?);
         }
-        "table" => print_table(&all),
+        "table" => write_stdout(&table(&all))?,
         other => anyhow::bail!("invalid format option {other:?}: use table or json"),
     }
     Ok(())
 }
 
 /// runc's table: Go's tabwriter with minwidth 12, padding 3.
-fn print_table(all: &[container::Listed]) {
+fn table(all: &[container::Listed]) -> String {
+    use std::fmt::Write as _;
+    // Containers mostly share one owner: one passwd lookup per uid.
+    let mut owners: Vec<(u32, String)> = Vec::new();
     let mut rows = vec![[
         "ID".to_string(),
         "PID".into(),
@@ -326,7 +327,14 @@ fn print_table(all: &[container::Listed]) {
             c.status.to_string(),
             c.state.bundle.display().to_string(),
             c.state.created.clone(),
-            owner_name(c.owner_uid),
+            match owners.iter().find(|(uid, _)| *uid == c.owner_uid) {
+                Some((_, name)) => name.clone(),
+                None => {
+                    let name = owner_name(c.owner_uid);
+                    owners.push((c.owner_uid, name.clone()));
+                    name
+                }
+            },
         ]);
     }
     let widths: Vec<usize> = (0..6)
@@ -338,17 +346,26 @@ fn print_table(all: &[container::Listed]) {
                 .max(12)
         })
         .collect();
+    let mut text = String::new();
     for row in rows {
-        let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i == 5 {
-                line.push_str(cell);
+                text.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<w$}", w = widths[i]));
+                let _ = write!(text, "{cell:<w$}", w = widths[i]);
             }
         }
-        println!("{line}");
+        text.push('\n');
     }
+    text
+}
+
+/// The whole of `text` in as few writes as stdout takes (`println!` on a
+/// line-buffered stdout is a write per line: 1,000 for a list of 1,000).
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn owner_name(uid: u32) -> String {

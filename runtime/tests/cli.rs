@@ -553,6 +553,18 @@ fn list_tolerates_other_runtimes_state_directories() {
     assert_eq!(list[0]["status"], "created");
     let table = stdout(&b.rrun(&["list"]));
     assert!(table.starts_with("ID "), "{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    let row = &rows[1];
+    assert_eq!(
+        (row[0], row[2], row[5]),
+        ("mine", "created", "root"),
+        "{table}"
+    );
+    assert_eq!(stdout(&b.rrun(&["list", "-q"])), "mine\n");
     assert!(
         b.rrun(&["delete", "mine"]).status.success(),
         "delete of a created container"

@@ -50,7 +50,7 @@ pub fn list(root: &Path) -> Vec<Listed> {
 fn peek(dir: &Path) -> Option<Listed> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    let mut file = std::fs::File::open(dir.join(state::STATE_FILE)).ok()?;
+    let mut file = crate::utils::open_read_only(&dir.join(state::STATE_FILE)).ok()?;
     let meta = file.metadata().ok()?;
     // The file is never written in place (a new one replaces it), so the
     // size of the one opened holds: read that much and stop (std's
