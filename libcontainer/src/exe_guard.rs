@@ -149,20 +149,8 @@ fn read_only_mount_of_self() -> Result<OwnedFd, ExeGuardError> {
 
 /// `path` seen through a detached read-only bind mount of itself.
 fn read_only_mount(path: &std::ffi::CStr) -> Result<OwnedFd, ExeGuardError> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    // SAFETY: a NUL-terminated path and flags; returns a new fd or -1.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    let fd = check(ret, "open_tree")?;
-    // SAFETY: open_tree just returned this fd to us.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let fd = crate::rootfs::mounts::open_tree_clone(path, false).map_err(sys("open_tree"))?;
     // The clone is a single file mount: recursive or not is the same.
     crate::rootfs::mounts::set_recursive_attrs(fd.as_fd(), MOUNT_ATTR_RDONLY, 0)
         .map_err(sys("mount_setattr"))?;

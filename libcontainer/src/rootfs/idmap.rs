@@ -19,17 +19,16 @@
 //! mount's turn ([`super::mounts::mount_entry`]): in a container user
 //! namespace too, where it could not have made them.
 
-use super::mounts::{parse_options, MountAttr};
+use super::mounts::{mount_setattr, open_tree_clone, parse_options, MountAttr};
 use super::RootfsError;
 use crate::utils::{clone3_fork, Forked};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-const OPEN_TREE_CLONE: libc::c_uint = 1;
 
 /// What an id-mapped mount maps, and how deep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,20 +235,10 @@ fn write_maps(proc: &crate::procfs::ProcfsHandle, pid: i32, maps: &Mappings) -> 
     Ok(())
 }
 
-/// A detached copy of the mount at `source` (with its submounts when
-/// `recursive`, as `rbind`).
 fn open_tree(source: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
     let path =
         std::ffi::CString::new(source.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: a NUL-terminated path and flags; returns a new fd or -1.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    let fd = Errno::result(ret)?;
-    // SAFETY: open_tree just returned this fd to us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    open_tree_clone(&path, recursive)
 }
 
 fn set_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool) -> Result<(), Errno> {
@@ -259,23 +248,7 @@ fn set_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool) -> Result<()
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
-    let mut flags = libc::AT_EMPTY_PATH;
-    if recursive {
-        flags |= libc::AT_RECURSIVE;
-    }
-    // SAFETY: a static empty C string, `attr` a valid mount_attr whose
-    // size we pass; the kernel only reads them.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    mount_setattr(tree, if recursive { libc::AT_RECURSIVE } else { 0 }, &attr)
 }
 
 /// Puts the detached `tree` on `target` (an O_PATH fd in the rootfs).

@@ -442,14 +442,7 @@ pub fn bind_mount(
     let source_is_dir = std::fs::metadata(source)
         .map_err(|e| RootfsError::sys("stat bind source", source, crate::utils::io_errno(&e)))?
         .is_dir();
-    let dir_mode = Mode::from_bits_truncate(DIR_MODE);
-    let target = if source_is_dir {
-        mkdir_all_in_root(root, destination, dir_mode)
-    } else {
-        mkfile_in_root(root, destination, dir_mode)
-    }
-    .map_err(|e| RootfsError::sys("create bind target", destination, e))?;
-    check_not_in_procfs(target.as_fd(), destination)?;
+    let target = bind_target(root, destination, source_is_dir)?;
     let bind_flags = libc::MS_BIND | (options.flags & libc::MS_REC);
     raw_mount(
         Some(source),
@@ -477,6 +470,19 @@ fn idmapped_bind_mount(
         .st_mode
         & libc::S_IFMT
         == libc::S_IFDIR;
+    let target = bind_target(root, destination, source_is_dir)?;
+    super::idmap::attach(tree, target.as_fd())
+        .map_err(|e| RootfsError::sys("move_mount of the id-mapped tree", destination, e))?;
+    finish_bind(ctx, root, destination, options)
+}
+
+/// The target of a bind mount in the rootfs: a directory for a directory,
+/// a file for anything else; never in a procfs.
+fn bind_target(
+    root: BorrowedFd,
+    destination: &Path,
+    source_is_dir: bool,
+) -> Result<OwnedFd, RootfsError> {
     let dir_mode = Mode::from_bits_truncate(DIR_MODE);
     let target = if source_is_dir {
         mkdir_all_in_root(root, destination, dir_mode)
@@ -485,9 +491,7 @@ fn idmapped_bind_mount(
     }
     .map_err(|e| RootfsError::sys("create bind target", destination, e))?;
     check_not_in_procfs(target.as_fd(), destination)?;
-    super::idmap::attach(tree, target.as_fd())
-        .map_err(|e| RootfsError::sys("move_mount of the id-mapped tree", destination, e))?;
-    finish_bind(ctx, root, destination, options)
+    Ok(target)
 }
 
 /// After a bind mount: its own flags (a remount), propagation, recursive
@@ -582,6 +586,15 @@ pub fn set_recursive_attrs(fd: BorrowedFd, attr_set: u64, attr_clr: u64) -> Resu
         propagation: 0,
         userns_fd: 0,
     };
+    mount_setattr(fd, libc::AT_RECURSIVE, &attr)
+}
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH | `at_flags`, `attr`).
+pub(crate) fn mount_setattr(
+    fd: BorrowedFd,
+    at_flags: libc::c_int,
+    attr: &MountAttr,
+) -> Result<(), Errno> {
     // SAFETY: the path is a static empty C string, `attr` is a valid
     // mount_attr whose size we pass; the kernel only reads them.
     let ret = unsafe {
@@ -589,12 +602,27 @@ pub fn set_recursive_attrs(fd: BorrowedFd, attr_set: u64, attr_clr: u64) -> Resu
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
+            libc::AT_EMPTY_PATH | at_flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// open_tree(path, OPEN_TREE_CLONE): a detached copy of the mount at
+/// `path` (with its submounts when `recursive`), close-on-exec.
+pub(crate) fn open_tree_clone(path: &std::ffi::CStr, recursive: bool) -> Result<OwnedFd, Errno> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: a NUL-terminated path and flags; returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = Errno::result(ret)?;
+    // SAFETY: open_tree just returned this fd to us.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as std::os::fd::RawFd) })
 }
 
 /// mount(2) with raw flags (nix's MsFlags lacks a few, e.g. MS_NOSYMFOLLOW).
