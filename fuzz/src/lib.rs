@@ -276,7 +276,9 @@ pub fn mounts(data: &[u8]) {
             || single.attr_set != 0
             || single.attr_clr != 0
             || !single.propagation.is_empty()
-            || option == "defaults";
+            // Known, with no mount(2) effect: `defaults`, and the id-mapped
+            // mount options (read by rootfs::idmap, not by mount(2)).
+            || ["defaults", "idmap", "ridmap"].contains(&option.as_str());
         if known {
             assert!(single.data.is_empty(), "{option:?} is known and data");
         } else {
