@@ -184,7 +184,8 @@ pub fn write_id_maps(
     Ok(())
 }
 
-fn format_map(maps: &[LinuxIdMapping]) -> String {
+/// `maps` as uid_map and gid_map take them: a line per range.
+pub(crate) fn format_map(maps: &[LinuxIdMapping]) -> String {
     maps.iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
         .collect()

@@ -106,16 +106,7 @@ impl Bundle {
     }
 
     fn assert_clean(&self, what: &str) {
-        let dirs = std::fs::read_dir(&self.root)
-            .map(|d| d.count())
-            .unwrap_or(0);
-        assert_eq!(dirs, 0, "{what}: a state directory was left");
-        assert_no_cgroup(&self.cgroup, what);
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(
-            !mountinfo.contains(self.dir.to_str().unwrap()),
-            "{what}: a mount was left"
-        );
+        assert_nothing_left(&self.root, &self.cgroup, &self.dir, what);
     }
 }
 

@@ -221,10 +221,7 @@ unsafe fn user_namespace(
 
 fn write_maps(proc: &crate::procfs::ProcfsHandle, pid: i32, maps: &Mappings) -> Result<(), Errno> {
     for (file, maps) in [("uid_map", &maps.uid), ("gid_map", &maps.gid)] {
-        let text: String = maps
-            .iter()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect();
+        let text = crate::namespaces::format_map(maps);
         proc.write(&format!("{pid}/{file}"), &text)
             .map_err(|e| match e {
                 crate::procfs::ProcfsError::Write { errno, .. }

@@ -96,6 +96,19 @@ pub fn assert_no_cgroup(cgroup: &str, what: &str) {
     }
 }
 
+/// Nothing of a bundle's runs is left: no state directory under `root`,
+/// no cgroup at `cgroup`, no mount of anything under `dir`.
+pub fn assert_nothing_left(root: &Path, cgroup: &str, dir: &Path, what: &str) {
+    let states = std::fs::read_dir(root).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(states, 0, "{what}: a state directory was left");
+    assert_no_cgroup(cgroup, what);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(dir.to_str().unwrap()),
+        "{what}: a mount was left"
+    );
+}
+
 /// Docker 20.10's config for a container (tests/fixtures/docker-config.json,
 /// seccomp profile and all) with what points at dockerd's paths made the
 /// test's own: root (`<dir>/rootfs`), the bind-mounted /etc files (empty
